@@ -1,0 +1,32 @@
+//! weir's integrated log broker.
+//!
+//! - **Storage** ([`log`], [`segment`], [`index`], [`batch`], [`compaction`]): every
+//!   topic-partition is a directory of segments named by base offset, each a `.log` of Kafka
+//!   RecordBatch v2 bytes exactly as producers sent them (only the base offset is patched),
+//!   with a sparse `.index` and `.timeindex`. Roll, retention, compaction, flush policy and
+//!   crash recovery live here. The byte layout is in `docs/storage-format.md`.
+//! - **Topics and offsets** ([`broker`], [`topic`], [`groups`]): topic metadata, Kafka's
+//!   topic-name rules and configs, and committed consumer-group offsets kept in the compacted
+//!   `__consumer_offsets` topic in Kafka's own record layout.
+//! - **I/O seam** ([`io`]): the six-method file interface under segments, so tests can tear
+//!   writes at any byte or fail an fsync.
+//!
+//! The Kafka wire-protocol server and the consumer-group coordinator build on [`Broker`];
+//! the worker runtime uses the same in-process API (append, fetch, wait for data, commit).
+
+pub mod batch;
+pub mod broker;
+pub mod compaction;
+pub mod config;
+pub mod error;
+pub mod groups;
+pub mod index;
+pub mod io;
+pub mod log;
+pub mod segment;
+pub mod topic;
+
+pub use broker::{Broker, BrokerOptions, PartitionDescription, TopicDescription};
+pub use config::{FlushPolicy, TopicConfig};
+pub use error::{Error, Result, TopicPartition};
+pub use log::{AppendInfo, FetchData, OffsetSpec, PartitionLog};

@@ -1,0 +1,159 @@
+//! Command-line interface: argument definitions and dispatch.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::bench::BenchArgs;
+use crate::commands;
+use crate::config::WorkerConfig;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "weir",
+    version,
+    about = "Change data capture and connectors in one binary: an embedded Kafka-compatible log broker and a Kafka Connect-compatible worker"
+)]
+pub struct Cli {
+    /// Worker config: a JSON object of Kafka-style keys (see configs/worker.json).
+    #[arg(long, global = true, env = "WEIR_WORKER_CONFIG", value_name = "FILE")]
+    pub worker_config: Option<PathBuf>,
+    /// Data directory (overrides `data.dir` from the config; default ./data).
+    #[arg(long, global = true, env = "WEIR_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the embedded broker until SIGTERM or Ctrl-C.
+    Serve,
+    /// Create, list, describe or delete topics.
+    #[command(subcommand)]
+    Topics(TopicsCommand),
+    /// Produce lines from stdin, one record per line (`key<TAB>value`, or just a value).
+    Produce(ProduceArgs),
+    /// Print records to stdout, one per line (`key<TAB>value`, or just the value).
+    Consume(ConsumeArgs),
+    /// Measure append and fetch throughput against raw disk writes.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TopicsCommand {
+    /// Create a topic.
+    Create {
+        name: String,
+        #[arg(long, default_value_t = 1)]
+        partitions: i32,
+        /// A topic config override `key=value` (repeatable), e.g. --config retention.ms=60000.
+        #[arg(long = "config", value_name = "KEY=VALUE")]
+        configs: Vec<String>,
+        /// Succeed without change when the topic exists.
+        #[arg(long)]
+        if_not_exists: bool,
+    },
+    /// List topic names.
+    List,
+    /// Describe topics: partitions, offsets, sizes and configs.
+    Describe { names: Vec<String> },
+    /// Delete a topic and its data.
+    Delete { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct ProduceArgs {
+    pub topic: String,
+    /// Send every record to this partition (default: by key hash as Kafka does, or round
+    /// robin per batch for records without a key).
+    #[arg(long)]
+    pub partition: Option<i32>,
+    /// Separator between key and value.
+    #[arg(long, default_value = "\t")]
+    pub key_separator: String,
+    /// Treat every whole line as the value (no key).
+    #[arg(long)]
+    pub no_key: bool,
+    /// Records per batch.
+    #[arg(long, default_value_t = 1000)]
+    pub batch_size: usize,
+    /// Batch compression: none, gzip, snappy, lz4 or zstd.
+    #[arg(long, default_value = "none")]
+    pub compression: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ConsumeArgs {
+    pub topic: String,
+    /// Start at the earliest offset (default: the end).
+    #[arg(long)]
+    pub from_beginning: bool,
+    /// Read only this partition.
+    #[arg(long)]
+    pub partition: Option<i32>,
+    /// Start offset: a number, `earliest` or `latest` (needs --partition).
+    #[arg(long, requires = "partition")]
+    pub offset: Option<String>,
+    /// Stop after this many records.
+    #[arg(long)]
+    pub max: Option<u64>,
+    /// Separator printed between key and value.
+    #[arg(long, default_value = "\t")]
+    pub key_separator: String,
+}
+
+fn init_tracing(default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+fn worker_config(cli: &Cli) -> anyhow::Result<WorkerConfig> {
+    let mut cfg = match &cli.worker_config {
+        Some(path) => WorkerConfig::load(path)?,
+        None => WorkerConfig::default(),
+    };
+    if let Some(dir) = &cli.data_dir {
+        cfg.data_dir.clone_from(dir);
+    }
+    Ok(cfg)
+}
+
+/// Parses arguments, runs the command and maps an error to exit code 1 with its causes.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(match cli.command {
+        Command::Serve => "info",
+        _ => "warn",
+    });
+    let result = worker_config(&cli).and_then(|cfg| match &cli.command {
+        Command::Serve => commands::serve::run(&cfg),
+        Command::Topics(t) => commands::topics::run(&cfg, t),
+        Command::Produce(p) => commands::produce::run(&cfg, p),
+        Command::Consume(c) => commands::consume::run(&cfg, c),
+        Command::Bench(b) => crate::bench::run(b),
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn arguments_are_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,130 @@
+//! `weir serve`: the embedded broker and its background work, until SIGTERM or Ctrl-C.
+//!
+//! Named tasks, one owner, cooperative shutdown: each task loops on its interval and a
+//! shared shutdown signal; on SIGTERM the tasks finish their current step, then the broker
+//! flushes and checkpoints every partition before the process exits.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use weir_broker::Broker;
+
+use crate::config::WorkerConfig;
+
+type Shutdown = watch::Receiver<bool>;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Runs `step` on a blocking thread every `every` until shutdown.
+fn spawn_periodic<F>(
+    tasks: &mut JoinSet<()>,
+    name: &'static str,
+    every: Duration,
+    broker: Arc<Broker>,
+    mut shutdown: Shutdown,
+    step: F,
+) where
+    F: Fn(&Broker) -> weir_broker::Result<()> + Send + Sync + Copy + 'static,
+{
+    tasks.spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => break,
+            }
+            let b = Arc::clone(&broker);
+            match tokio::task::spawn_blocking(move || step(&b)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(task = name, error = %e, "background step failed"),
+                Err(e) => tracing::error!(task = name, error = %e, "background step panicked"),
+            }
+        }
+        tracing::debug!(task = name, "stopped");
+    });
+}
+
+async fn wait_for_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
+pub fn run(cfg: &WorkerConfig) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("weir")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(cfg, started))
+}
+
+async fn serve(cfg: &WorkerConfig, started: Instant) -> anyhow::Result<()> {
+    let broker = Arc::new(super::open_broker(cfg)?);
+    tracing::info!(
+        durability = %cfg.topic_defaults.flush_policy(),
+        "default durability (per-topic flush.messages / flush.ms may differ; see `weir topics describe`)"
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    if let Some(every) = broker.flush_interval() {
+        spawn_periodic(
+            &mut tasks,
+            "log-flusher",
+            every,
+            Arc::clone(&broker),
+            stop_rx.clone(),
+            |b| b.flush(false),
+        );
+    }
+    spawn_periodic(
+        &mut tasks,
+        "log-cleaner",
+        cfg.retention_check_interval,
+        Arc::clone(&broker),
+        stop_rx.clone(),
+        |b| b.run_cleanup(now_ms()).map(|_| ()),
+    );
+    spawn_periodic(
+        &mut tasks,
+        "checkpointer",
+        cfg.checkpoint_interval,
+        Arc::clone(&broker),
+        stop_rx.clone(),
+        Broker::checkpoint,
+    );
+    tracing::info!(
+        data_dir = %cfg.data_dir.display(),
+        startup_ms = started.elapsed().as_millis() as u64,
+        "weir ready"
+    );
+    let signal = wait_for_signal().await?;
+    tracing::info!(signal, "shutting down");
+    let _ = stop_tx.send(true);
+    while let Some(joined) = tasks.join_next().await {
+        if let Err(e) = joined {
+            tracing::error!(error = %e, "background task ended abnormally");
+        }
+    }
+    let broker =
+        Arc::try_unwrap(broker).map_err(|_| anyhow::anyhow!("broker still in use at shutdown"))?;
+    tokio::task::spawn_blocking(move || broker.close())
+        .await
+        .context("shutdown task failed")??;
+    tracing::info!("weir stopped");
+    Ok(())
+}
