@@ -141,6 +141,8 @@ impl Broker {
             let mut cfg = BTreeMap::new();
             cfg.insert("cleanup.policy".to_string(), "compact".to_string());
             cfg.insert("segment.bytes".to_string(), (100 << 20).to_string());
+            // A commit is acknowledged only once it is on disk ("commit after durable").
+            cfg.insert("flush.messages".to_string(), "1".to_string());
             broker.create_topic(OFFSETS_TOPIC, broker.options.offsets_partitions, cfg)?;
         }
         broker.load_offsets()?;
@@ -225,6 +227,10 @@ impl Broker {
         if self.topic(name).is_some() {
             return Err(Error::TopicExists(name.to_string()));
         }
+        for p in 0..partitions {
+            // Left over from a deletion interrupted by a crash: never resurrect its data.
+            self.remove_partition_dir(name, p, "stale");
+        }
         let meta = TopicMeta {
             partitions,
             configs,
@@ -266,19 +272,34 @@ impl Broker {
         self.meta.save(&all)?;
         self.topics_mut().remove(name);
         for p in 0..topic.meta.partitions {
-            let dir = self.partition_dir(name, p);
-            let doomed = self
-                .options
-                .data_dir
-                .join(format!("{name}-{p}.{}-delete", topic.meta.topic_id));
-            if fs::rename(&dir, &doomed).is_ok()
-                && let Err(e) = fs::remove_dir_all(&doomed) {
-                    tracing::warn!(dir = %doomed.display(), error = %e, "cannot remove deleted partition directory; it is removed at the next start");
-                }
+            self.remove_partition_dir(name, p, &topic.meta.topic_id);
         }
         self.forget_topic_offsets(name)?;
         tracing::info!(topic = name, "topic deleted");
         Ok(())
+    }
+
+    /// Renames a partition directory out of the way (`*-delete`), then removes it; what
+    /// cannot be removed now is removed at the next start.
+    fn remove_partition_dir(&self, name: &str, p: i32, tag: &str) {
+        let dir = self.partition_dir(name, p);
+        if !dir.exists() {
+            return;
+        }
+        let doomed = self
+            .options
+            .data_dir
+            .join(format!("{name}-{p}.{tag}-delete"));
+        match fs::rename(&dir, &doomed) {
+            Ok(()) => {
+                if let Err(e) = fs::remove_dir_all(&doomed) {
+                    tracing::warn!(dir = %doomed.display(), error = %e,
+                        "cannot remove deleted partition directory; it is removed at the next start");
+                }
+            }
+            Err(e) => tracing::warn!(dir = %dir.display(), error = %e,
+                "cannot move deleted partition directory out of the way"),
+        }
     }
 
     /// Grows a topic to `count` partitions (Kafka never shrinks one).
@@ -376,9 +397,11 @@ impl Broker {
     /// assigned offsets. Waiting readers are woken once the batch is in the log.
     pub fn append(&self, topic: &str, partition: i32, batches: &[u8]) -> Result<AppendInfo> {
         let p = self.partition(topic, partition)?;
-        let info = p.lock().append(batches, now_ms())?;
-        p.log_end.send_replace(info.log_end);
-        Ok(info)
+        let mut log = p.lock();
+        let result = log.append(batches, now_ms());
+        // Even a failed append may have added earlier batches of the buffer: wake readers.
+        p.log_end.send_replace(log.log_end());
+        result
     }
 
     /// Encodes `records` as one batch and appends it (the CLI and internal writers).
@@ -450,10 +473,18 @@ impl Broker {
                     let Some(key) = r.key.and_then(OffsetKey::decode) else {
                         continue;
                     };
-                    match r.value.and_then(CommittedOffset::decode) {
-                        Some(v) => map.insert(key, v),
-                        None => map.remove(&key),
-                    };
+                    match r.value {
+                        None => {
+                            map.remove(&key);
+                        }
+                        Some(v) => match CommittedOffset::decode(v) {
+                            Some(v) => {
+                                map.insert(key, v);
+                            }
+                            None => tracing::warn!(group = %key.group, topic = %key.topic,
+                                partition = key.partition, "skipping committed offset in an unknown format"),
+                        },
+                    }
                 }
             }
         }
@@ -601,21 +632,13 @@ impl Broker {
             .collect()
     }
 
-    /// Fsyncs every partition with unflushed appends whose policy asks for it (`flush.ms`),
-    /// or all of them when `force`.
-    pub fn flush(&self, force: bool) -> Result<()> {
+    /// Fsyncs every partition whose `flush.ms` has passed since its last flush.
+    pub fn flush_due(&self) -> Result<()> {
         let mut first_err = None;
         for p in self.all_partitions() {
-            let mut log = p.lock();
-            let due = force
-                || matches!(
-                    log.config().flush_policy(),
-                    crate::config::FlushPolicy::Interval(_)
-                );
-            if due && log.is_dirty() && log.failure().is_none()
-                && let Err(e) = log.flush() {
-                    first_err.get_or_insert(e);
-                }
+            if let Err(e) = p.lock().flush_if_due() {
+                first_err.get_or_insert(e);
+            }
         }
         first_err.map_or(Ok(()), Err)
     }
@@ -654,18 +677,6 @@ impl Broker {
         first_err.map_or(Ok((deleted, compacted)), Err)
     }
 
-    /// The smallest `flush.ms` among topics that flush on an interval.
-    pub fn flush_interval(&self) -> Option<Duration> {
-        self.topics_ref()
-            .values()
-            .filter_map(|t| match t.config.flush_policy() {
-                crate::config::FlushPolicy::Interval(ms) => Some(ms),
-                _ => None,
-            })
-            .min()
-            .map(Duration::from_millis)
-    }
-
     /// Flushes and checkpoints everything; the directory lock is released on drop.
     pub fn close(self) -> Result<()> {
         self.checkpoint()?;
@@ -682,8 +693,9 @@ fn remove_deleted_dirs(dir: &Path) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         if name.to_str().is_some_and(|n| n.ends_with("-delete"))
-            && let Err(e) = fs::remove_dir_all(entry.path()) {
-                tracing::warn!(dir = %entry.path().display(), error = %e, "cannot remove deleted partition directory");
-            }
+            && let Err(e) = fs::remove_dir_all(entry.path())
+        {
+            tracing::warn!(dir = %entry.path().display(), error = %e, "cannot remove deleted partition directory");
+        }
     }
 }

@@ -117,13 +117,27 @@ impl PartitionLog {
                 continue;
             }
             stats.records_removed += removed;
-            if kept_batches.is_empty() {
+            let first = self.segments.keys().next() == Some(&base);
+            // An emptied segment is deleted, except the first: it keeps the log start offset
+            // where it was, as Kafka does, so committed offsets inside it stay valid.
+            if kept_batches.is_empty() && !first {
                 self.segments.remove(&base);
                 crate::log::delete_segment_files(&self.dir, base)?;
                 stats.segments_deleted += 1;
             } else {
-                let seg = self.swap_segment(base, &kept_batches)?;
-                self.segments.insert(base, seg);
+                match self.swap_segment(base, &kept_batches) {
+                    Ok(seg) => {
+                        self.segments.insert(base, seg);
+                    }
+                    Err(e) => {
+                        // The segment may be out of memory or half swapped: stop serving
+                        // writes until a restart completes or discards the swap.
+                        tracing::error!(topic = %self.tp.topic, partition = self.tp.partition,
+                            segment = base, error = %e, "compaction swap failed: partition refuses appends until reopened");
+                        self.failed = Some(format!("compaction of segment {base} failed: {e}"));
+                        return Err(e);
+                    }
+                }
                 stats.segments_rewritten += 1;
             }
         }
@@ -145,8 +159,9 @@ impl PartitionLog {
         let _ = fs::remove_dir_all(&work);
         fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
         let interval = self.config.index_interval_bytes;
-        let (mut cleaned, _) = Segment::open(self.backend.as_ref(), &work, base, interval, 0)
-            .map_err(|e| Error::io(&work, e))?;
+        let (mut cleaned, _) =
+            Segment::open(self.backend.as_ref(), &work, base, interval, 0, false)
+                .map_err(|e| Error::io(&work, e))?;
         for b in batches {
             let h = BatchHeader::parse(b).ok_or_else(|| Error::CorruptBatch {
                 tp: self.tp.clone(),
@@ -171,8 +186,15 @@ impl PartitionLog {
         }
         io::sync_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
         finish_interrupted_swaps(&self.dir)?;
-        let (seg, _) = Segment::open(self.backend.as_ref(), &self.dir, base, interval, u64::MAX)
-            .map_err(|e| Error::io(self.dir.join(&stem), e))?;
+        let (seg, _) = Segment::open(
+            self.backend.as_ref(),
+            &self.dir,
+            base,
+            interval,
+            u64::MAX,
+            false,
+        )
+        .map_err(|e| Error::io(self.dir.join(&stem), e))?;
         Ok(seg)
     }
 }
@@ -196,9 +218,10 @@ pub(crate) fn finish_interrupted_swaps(dir: &Path) -> Result<()> {
     let mut swaps = Vec::new();
     for entry in entries.flatten() {
         if let Some(name) = entry.file_name().to_str()
-            && let Some(stem) = name.strip_suffix(".swap") {
-                swaps.push(stem.to_string());
-            }
+            && let Some(stem) = name.strip_suffix(".swap")
+        {
+            swaps.push(stem.to_string());
+        }
     }
     let committed: Vec<String> = swaps
         .iter()

@@ -5,31 +5,6 @@ use std::collections::BTreeMap;
 
 use crate::error::Error;
 
-/// How a partition makes appends durable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlushPolicy {
-    /// fsync after every `n` messages (`flush.messages=1`: every batch).
-    EveryMessages(u64),
-    /// fsync dirty partitions every `ms` milliseconds.
-    Interval(u64),
-    /// Leave write-back to the OS; fsync only on roll, close and checkpoint.
-    Os,
-}
-
-impl std::fmt::Display for FlushPolicy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FlushPolicy::EveryMessages(1) => write!(f, "fsync after every batch"),
-            FlushPolicy::EveryMessages(n) => write!(f, "fsync after every {n} messages"),
-            FlushPolicy::Interval(ms) => write!(f, "fsync every {ms} ms"),
-            FlushPolicy::Os => write!(
-                f,
-                "left to the OS (fsync only on segment roll and shutdown; a machine crash may lose recent appends)"
-            ),
-        }
-    }
-}
-
 /// Parsed configuration of one topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicConfig {
@@ -187,9 +162,10 @@ impl TopicConfig {
         let mut errors = Vec::new();
         for (broker_key, topic_key) in BROKER_DEFAULT_KEYS {
             if let Some(v) = map.get(*broker_key)
-                && let Err(e) = cfg.set(topic_key, v) {
-                    errors.push(invalid(broker_key, v, e.to_string()));
-                }
+                && let Err(e) = cfg.set(topic_key, v)
+            {
+                errors.push(invalid(broker_key, v, e.to_string()));
+            }
         }
         if errors.is_empty() {
             Ok(cfg)
@@ -198,13 +174,25 @@ impl TopicConfig {
         }
     }
 
-    pub fn flush_policy(&self) -> FlushPolicy {
-        if self.flush_messages != i64::MAX {
-            FlushPolicy::EveryMessages(self.flush_messages as u64)
-        } else if self.flush_ms != i64::MAX {
-            FlushPolicy::Interval(self.flush_ms as u64)
-        } else {
-            FlushPolicy::Os
+    /// Whether every `flush.messages` messages trigger an fsync.
+    pub fn flush_every_messages(&self) -> Option<u64> {
+        (self.flush_messages != i64::MAX).then_some(self.flush_messages as u64)
+    }
+
+    /// The durability this config gives, in words, for logs and `describe`.
+    pub fn durability(&self) -> String {
+        let by_count = match self.flush_every_messages() {
+            Some(1) => Some("fsync after every batch".to_string()),
+            Some(n) => Some(format!("fsync after every {n} messages")),
+            None => None,
+        };
+        let by_time =
+            (self.flush_ms != i64::MAX).then(|| format!("fsync every {} ms", self.flush_ms));
+        match (by_count, by_time) {
+            (Some(c), Some(t)) => format!("{c} and {t}"),
+            (Some(c), None) => c,
+            (None, Some(t)) => t,
+            (None, None) => "left to the OS: fsync on segment roll, at each recovery checkpoint and at shutdown; a machine crash may lose recent appends".to_string(),
         }
     }
 
@@ -270,6 +258,12 @@ mod tests {
         m.insert("log.flush.interval.messages".to_string(), "1".to_string());
         let c = TopicConfig::from_broker_keys(&m).expect("valid");
         assert_eq!(c.segment_bytes, 4096);
-        assert_eq!(c.flush_policy(), FlushPolicy::EveryMessages(1));
+        assert_eq!(c.durability(), "fsync after every batch");
+        let mut both = c.clone();
+        both.set("flush.ms", "500").expect("valid");
+        assert_eq!(
+            both.durability(),
+            "fsync after every batch and fsync every 500 ms"
+        );
     }
 }

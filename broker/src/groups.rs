@@ -88,12 +88,16 @@ impl CommittedOffset {
         b.freeze()
     }
 
-    /// Decodes value versions 1 and 3 (the ones Kafka writes without expiry fields).
+    /// Decodes value versions 0 to 3 (v1 also carries an expiry timestamp, ignored here);
+    /// `None` for other versions (v4 is a flexible version with another string layout).
     pub fn decode(mut b: Bytes) -> Option<Self> {
         if b.remaining() < 2 {
             return None;
         }
         let version = b.get_i16();
+        if !(0..=3).contains(&version) {
+            return None;
+        }
         if b.remaining() < 8 {
             return None;
         }

@@ -27,6 +27,6 @@ pub mod segment;
 pub mod topic;
 
 pub use broker::{Broker, BrokerOptions, PartitionDescription, TopicDescription};
-pub use config::{FlushPolicy, TopicConfig};
+pub use config::TopicConfig;
 pub use error::{Error, Result, TopicPartition};
 pub use log::{AppendInfo, FetchData, OffsetSpec, PartitionLog};

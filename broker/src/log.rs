@@ -8,11 +8,12 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
 use crate::batch::{self, BatchHeader};
-use crate::config::{FlushPolicy, TopicConfig};
+use crate::config::TopicConfig;
 use crate::error::{Error, Result, TopicPartition};
 use crate::io::{self, Backend};
 use crate::segment::{self, Segment, Truncation};
@@ -63,6 +64,7 @@ pub struct PartitionLog {
     recovery_point: Option<RecoveryPoint>,
     checkpointed: Option<RecoveryPoint>,
     unflushed_messages: u64,
+    last_flush: Instant,
     pub(crate) failed: Option<String>,
     /// Log end at the last compaction: nothing to clean while it is unchanged.
     pub(crate) compacted_at: Option<i64>,
@@ -77,6 +79,7 @@ impl PartitionLog {
         config: TopicConfig,
         backend: Arc<dyn Backend>,
     ) -> Result<Self> {
+        let created = !dir.exists();
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         crate::compaction::finish_interrupted_swaps(dir)?;
         let checkpoint = read_checkpoint(dir);
@@ -86,6 +89,7 @@ impl PartitionLog {
         }
         let mut segments = BTreeMap::new();
         let mut cut_at: Option<i64> = None;
+        let last = bases.last().copied();
         for base in bases {
             if let Some(cut) = cut_at {
                 tracing::error!(topic = %tp.topic, partition = tp.partition, segment = base,
@@ -98,12 +102,15 @@ impl PartitionLog {
                 Some(cp) if base == cp.segment => cp.position,
                 _ => 0,
             };
+            // The active segment is never compacted: its offsets must be contiguous.
+            let contiguous = Some(base) == last;
             let (seg, truncation) = Segment::open(
                 backend.as_ref(),
                 dir,
                 base,
                 config.index_interval_bytes,
                 verify_from,
+                contiguous,
             )
             .map_err(|e| Error::io(dir.join(segment::file_stem(base)), e))?;
             if let Some(t) = truncation {
@@ -111,6 +118,14 @@ impl PartitionLog {
                 cut_at = Some(t.offset);
             }
             segments.insert(base, seg);
+        }
+        if created {
+            // A new partition: its first segment files and the directory itself must survive
+            // a crash as soon as anything is acknowledged.
+            io::sync_dir(dir).map_err(|e| Error::io(dir, e))?;
+            if let Some(parent) = dir.parent() {
+                io::sync_dir(parent).map_err(|e| Error::io(parent, e))?;
+            }
         }
         let log_end = segments
             .values()
@@ -126,6 +141,7 @@ impl PartitionLog {
             recovery_point: None,
             checkpointed: checkpoint,
             unflushed_messages: 0,
+            last_flush: Instant::now(),
             failed: None,
             compacted_at: None,
         })
@@ -232,10 +248,13 @@ impl PartitionLog {
             pos += len;
         }
         self.unflushed_messages += records;
-        if let FlushPolicy::EveryMessages(n) = self.config.flush_policy()
-            && self.unflushed_messages >= n {
-                self.flush()?;
-            }
+        if self
+            .config
+            .flush_every_messages()
+            .is_some_and(|n| self.unflushed_messages >= n)
+        {
+            self.flush()?;
+        }
         Ok(AppendInfo {
             base_offset,
             last_offset: self.log_end - 1,
@@ -263,6 +282,10 @@ impl PartitionLog {
     pub fn roll(&mut self) -> Result<()> {
         self.check_writable()?;
         self.flush()?;
+        let closing = self.active()?.base_offset();
+        self.sync_segments(closing, Segment::sync)?;
+        // The segment just closed becomes compactable.
+        self.compacted_at = None;
         let base = self.log_end;
         if self.segments.contains_key(&base) {
             return Ok(());
@@ -273,11 +296,15 @@ impl PartitionLog {
             base,
             self.config.index_interval_bytes,
             0,
+            true,
         );
         match opened {
             Ok((seg, _)) => {
                 self.segments.insert(base, seg);
-                io::sync_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+                if let Err(e) = io::sync_dir(&self.dir) {
+                    let dir = self.dir.clone();
+                    return Err(self.fail(&dir, e));
+                }
                 tracing::debug!(topic = %self.tp.topic, partition = self.tp.partition, base, "segment rolled");
                 Ok(())
             }
@@ -299,21 +326,38 @@ impl PartitionLog {
         if self.recovery_point == Some(point) && self.unflushed_messages == 0 {
             return Ok(());
         }
-        // Segments after the one holding the old recovery point may hold unsynced bytes.
+        // Segments from the one holding the old recovery point on may hold unsynced bytes.
         let from = self.recovery_point.map_or(i64::MIN, |p| p.segment);
-        let mut failure = None;
-        for seg in self.segments.range(from..).map(|(_, s)| s) {
-            if let Err(e) = seg.sync() {
-                failure = Some((seg.log_path().to_path_buf(), e));
-                break;
-            }
-        }
-        if let Some((path, e)) = failure {
-            return Err(self.fail(&path, e));
-        }
+        self.sync_segments(from, Segment::sync_log)?;
         self.recovery_point = Some(point);
         self.unflushed_messages = 0;
+        self.last_flush = Instant::now();
         Ok(())
+    }
+
+    /// Runs `sync` on every segment from base `from` on; a failure fails the partition.
+    fn sync_segments(
+        &mut self,
+        from: i64,
+        sync: fn(&Segment) -> std::io::Result<()>,
+    ) -> Result<()> {
+        let failure = self
+            .segments
+            .range(from..)
+            .find_map(|(_, s)| sync(s).err().map(|e| (s.log_path().to_path_buf(), e)));
+        match failure {
+            Some((path, e)) => Err(self.fail(&path, e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Flushes when `flush.ms` is set and that long has passed since the last flush.
+    pub fn flush_if_due(&mut self) -> Result<()> {
+        let due = self.config.flush_ms != i64::MAX
+            && self.is_dirty()
+            && self.failed.is_none()
+            && self.last_flush.elapsed().as_millis() >= self.config.flush_ms as u128;
+        if due { self.flush() } else { Ok(()) }
     }
 
     /// Whether appends are waiting for an fsync.
@@ -334,6 +378,9 @@ impl PartitionLog {
         if self.checkpointed == Some(point) {
             return Ok(());
         }
+        // Recovery trusts index entries before the checkpoint: make them durable first.
+        let from = self.checkpointed.map_or(i64::MIN, |p| p.segment);
+        self.sync_segments(from, Segment::sync)?;
         let path = self.dir.join(CHECKPOINT_FILE);
         let text = format!("1 {} {} {}\n", point.offset, point.segment, point.position);
         io::write_atomic(&path, text.as_bytes()).map_err(|e| Error::io(&path, e))?;
@@ -477,9 +524,10 @@ pub(crate) fn list_segment_bases(dir: &Path) -> Result<Vec<i64>> {
             continue;
         };
         if stem.len() == 20
-            && let Ok(base) = stem.parse::<i64>() {
-                bases.push(base);
-            }
+            && let Ok(base) = stem.parse::<i64>()
+        {
+            bases.push(base);
+        }
     }
     bases.sort_unstable();
     Ok(bases)

@@ -45,18 +45,23 @@ pub struct Segment {
     roll_base_ms: Option<i64>,
     bytes_since_index: u64,
     index_interval: u64,
+    contiguous: bool,
 }
 
 impl Segment {
     /// Opens (or creates) the segment starting at `base_offset` in `dir` and verifies its
     /// tail: every batch at or after byte `verify_from` (and at least the batches after the
     /// last index entry) is checked for framing and CRC; a torn or corrupt tail is cut off.
+    /// With `contiguous` (a segment never compacted) each batch must start exactly where the
+    /// previous one ended: the base offset is outside the CRC, so this is what catches a
+    /// corrupted one.
     pub fn open(
         backend: &dyn Backend,
         dir: &Path,
         base_offset: i64,
         index_interval: u64,
         verify_from: u64,
+        contiguous: bool,
     ) -> io::Result<(Self, Option<Truncation>)> {
         let stem = file_stem(base_offset);
         let log_path = dir.join(format!("{stem}.log"));
@@ -77,6 +82,7 @@ impl Segment {
             roll_base_ms: None,
             bytes_since_index: 0,
             index_interval: index_interval.max(1),
+            contiguous,
         };
         if !seg.index.is_sane(size) {
             seg.index.truncate_to_position(0)?;
@@ -130,6 +136,19 @@ impl Segment {
             }
             if pos == u64::from(start) && start > 0 && h.base_offset != self.next_offset {
                 break "index entry does not point at its batch".to_string();
+            }
+            if self.contiguous && h.base_offset != self.next_offset {
+                break format!(
+                    "batch base offset {} does not follow offset {}",
+                    h.base_offset,
+                    self.next_offset - 1
+                );
+            }
+            if h.base_offset - self.base_offset > i64::from(u32::MAX) {
+                break format!(
+                    "batch base offset {} is beyond the reach of segment {}",
+                    h.base_offset, self.base_offset
+                );
             }
             if h.base_offset < self.next_offset {
                 break format!(
@@ -200,6 +219,13 @@ impl Segment {
                 && last_offset - self.base_offset <= i64::from(u32::MAX))
     }
 
+    /// Fsyncs the log file only: what a flush needs, since recovery re-verifies and rebuilds
+    /// index entries past the recovery point.
+    pub fn sync_log(&self) -> io::Result<()> {
+        self.log.sync()
+    }
+
+    /// Fsyncs the log and both indexes (roll, checkpoint, compaction).
     pub fn sync(&self) -> io::Result<()> {
         self.log.sync()?;
         self.index.sync()?;

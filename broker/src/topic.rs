@@ -64,7 +64,10 @@ pub struct MetaStore {
 impl MetaStore {
     pub fn new(data_dir: &Path) -> Result<Self> {
         let dir = data_dir.join("meta");
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        if !dir.exists() {
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            io::sync_dir(data_dir).map_err(|e| Error::io(data_dir, e))?;
+        }
         Ok(Self {
             path: dir.join("topics.json"),
         })

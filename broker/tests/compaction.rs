@@ -135,6 +135,15 @@ fn compaction_round_trip(compression: Compression) {
     );
     assert!(stats.segments_rewritten > 0, "{what}: {stats:?}");
     check_content(&log, &want, end, &format!("{what}, compacted"));
+    // Rewritten batches keep the producer's codec.
+    for b in log.all_batches().expect("all batches") {
+        let h = weir_broker::batch::BatchHeader::parse(&b).expect("header");
+        assert_eq!(
+            h.compression_code(),
+            compression as i16,
+            "{what}: codec kept"
+        );
+    }
     // Compacting again at the same time changes nothing.
     assert_eq!(log.compact(now).expect("compact").records_removed, 0);
     check_content(&log, &want, end, &format!("{what}, compacted twice"));
@@ -454,4 +463,33 @@ fn interrupted_swap_after_commit_is_completed() {
         }
         check_content(&log, &want, b.end, &what);
     }
+}
+
+/// When compaction empties the first segment it stays, empty, so the log start offset (and
+/// every committed offset inside it) stays valid, as in Kafka.
+#[test]
+fn emptied_first_segment_keeps_the_log_start() {
+    let dir = common::tempdir();
+    let mut log = open_log(dir.path(), config());
+    for v in ["a1", "a2"] {
+        let r = rec(Some("a"), Some(v), T0);
+        log.append(&encode(std::slice::from_ref(&r), Compression::None), T0)
+            .expect("append");
+    }
+    log.roll().expect("roll");
+    let r = rec(Some("a"), Some("a3"), T0);
+    log.append(&encode(std::slice::from_ref(&r), Compression::None), T0)
+        .expect("append");
+    log.roll().expect("roll");
+    let stats = log.compact(T0 + 10_000).expect("compact");
+    assert_eq!(stats.records_removed, 2);
+    assert_eq!(stats.segments_deleted, 0);
+    assert_eq!(log.log_start(), 0, "log start must not move");
+    assert_eq!(segment_bases(dir.path()), vec![0, 2, 3]);
+    let data = log.read(0, 1 << 20).expect("read from the log start");
+    assert_eq!(decode(&data.records)[0].0, 2);
+    log.close().expect("close");
+    let log = open_log(dir.path(), config());
+    assert_eq!(log.log_start(), 0);
+    assert_eq!(log.log_end(), 3);
 }

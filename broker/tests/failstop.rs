@@ -231,14 +231,18 @@ fn torn_write_right_after_roll_recovers() {
 }
 
 /// With `flush.messages=1`, a failed fsync fails the append and stops the partition. The
-/// batch itself reached the file, so recovery keeps it (as Kafka would: an error is no
-/// promise that nothing was written).
+/// batch itself reached the file (one segment: no roll comes first), so recovery keeps it
+/// (as Kafka would: an error is no promise that nothing was written).
 #[test]
 fn failed_fsync_fails_stop() {
     let dir = common::tempdir();
     let backend = FaultBackend::default();
-    let mut log = PartitionLog::open(tp(), dir.path(), config(true), Arc::new(backend.clone()))
-        .expect("open");
+    let cfg = TopicConfig {
+        segment_bytes: 1 << 20,
+        ..config(true)
+    };
+    let mut log =
+        PartitionLog::open(tp(), dir.path(), cfg.clone(), Arc::new(backend.clone())).expect("open");
     let mut rng = Lcg(11);
     let mut written = fill(&mut log, &mut rng, 6);
     backend.faults().fail_sync = true;
@@ -261,7 +265,7 @@ fn failed_fsync_fails_stop() {
     assert_refuses_appends(&mut log);
     drop(log);
     written.push(as_stored(&bytes, base));
-    assert_recovers(dir.path(), config(true), &written, true);
+    assert_recovers(dir.path(), cfg, &written, true);
 }
 
 /// With the OS flush policy the first fsync is at a roll: it fails, the append that wanted

@@ -402,3 +402,43 @@ fn data_dir_is_locked_while_open() {
     let second = Broker::open(options(dir.path())).expect("open after the first closed");
     assert_eq!(second.partition_count("still-works"), Some(1));
 }
+
+/// A deletion interrupted after the metadata was saved leaves the partition directory
+/// behind; creating a topic of the same name must not bring its old records back.
+#[test]
+fn recreated_topic_does_not_resurrect_a_stale_directory() {
+    let dir = common::tempdir();
+    {
+        let broker = Broker::open(options(dir.path())).expect("open");
+        broker
+            .create_topic("orders", 1, BTreeMap::new())
+            .expect("create");
+        broker
+            .append_records(
+                "orders",
+                0,
+                &[rec(Some("k"), Some("old"), wall_now())],
+                Compression::None,
+            )
+            .expect("append");
+        broker.close().expect("close");
+    }
+    // Simulate the crash: keep the directory, drop the topic from the metadata.
+    let kept = dir.path().join("orders-0.keep");
+    std::fs::rename(dir.path().join("orders-0"), &kept).expect("set aside");
+    {
+        let broker = Broker::open(options(dir.path())).expect("open");
+        broker.delete_topic("orders").expect("delete");
+        broker.close().expect("close");
+    }
+    std::fs::rename(&kept, dir.path().join("orders-0")).expect("put back");
+    let broker = Broker::open(options(dir.path())).expect("reopen");
+    assert!(!broker.topics().contains(&"orders".to_string()));
+    broker
+        .create_topic("orders", 1, BTreeMap::new())
+        .expect("recreate");
+    assert!(
+        fetch_all(&broker, "orders", 0).is_empty(),
+        "old records came back"
+    );
+}

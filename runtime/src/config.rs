@@ -32,6 +32,8 @@ pub struct WorkerConfig {
     pub offsets_partitions: i32,
     pub retention_check_interval: Duration,
     pub checkpoint_interval: Duration,
+    /// How often `serve` looks for partitions whose `flush.ms` is due.
+    pub flush_scheduler_interval: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -44,6 +46,7 @@ impl Default for WorkerConfig {
             offsets_partitions: 50,
             retention_check_interval: Duration::from_millis(300_000),
             checkpoint_interval: Duration::from_millis(60_000),
+            flush_scheduler_interval: Duration::from_millis(100),
         }
     }
 }
@@ -108,7 +111,9 @@ impl WorkerConfig {
         if let Some(n) = int("log.flush.offset.checkpoint.interval.ms", 1) {
             cfg.checkpoint_interval = Duration::from_millis(n as u64);
         }
-        let _ = int("log.flush.scheduler.interval.ms", 1);
+        if let Some(n) = int("log.flush.scheduler.interval.ms", 1) {
+            cfg.flush_scheduler_interval = Duration::from_millis(n as u64);
+        }
         if let Some(v) = map.get("auto.create.topics.enable") {
             match v.as_str() {
                 "true" => cfg.auto_create_topics = true,

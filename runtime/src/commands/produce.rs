@@ -59,13 +59,14 @@ pub fn run(cfg: &WorkerConfig, args: &ProduceArgs) -> anyhow::Result<()> {
     let broker = super::open_broker(cfg)?;
     let count = partitions(&broker, cfg, &args.topic)?;
     if let Some(p) = args.partition
-        && !(0..count).contains(&p) {
-            bail!(
-                "--partition {p}: topic {} has partitions 0..{}",
-                args.topic,
-                count - 1
-            );
-        }
+        && !(0..count).contains(&p)
+    {
+        bail!(
+            "--partition {p}: topic {} has partitions 0..{}",
+            args.topic,
+            count - 1
+        );
+    }
     let mut pending: BTreeMap<i32, Vec<NewRecord>> = BTreeMap::new();
     let mut round_robin = 0i32;
     let mut sent = 0u64;
@@ -94,12 +95,11 @@ pub fn run(cfg: &WorkerConfig, args: &ProduceArgs) -> anyhow::Result<()> {
             }
             Entry::Vacant(e) => e.insert(vec![record]).len() >= args.batch_size,
         };
-        if full
-            && let Some(batch) = pending.remove(&partition) {
-                sent += send(&broker, &args.topic, partition, &batch, compression)?;
-                // Unkeyed records stick to a partition for a whole batch, then move on.
-                round_robin = (round_robin + 1) % count;
-            }
+        if full && let Some(batch) = pending.remove(&partition) {
+            sent += send(&broker, &args.topic, partition, &batch, compression)?;
+            // Unkeyed records stick to a partition for a whole batch, then move on.
+            round_robin = (round_robin + 1) % count;
+        }
     }
     for (partition, batch) in std::mem::take(&mut pending) {
         sent += send(&broker, &args.topic, partition, &batch, compression)?;

@@ -76,21 +76,19 @@ pub fn run(cfg: &WorkerConfig) -> anyhow::Result<()> {
 async fn serve(cfg: &WorkerConfig, started: Instant) -> anyhow::Result<()> {
     let broker = Arc::new(super::open_broker(cfg)?);
     tracing::info!(
-        durability = %cfg.topic_defaults.flush_policy(),
+        durability = %cfg.topic_defaults.durability(),
         "default durability (per-topic flush.messages / flush.ms may differ; see `weir topics describe`)"
     );
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    if let Some(every) = broker.flush_interval() {
-        spawn_periodic(
-            &mut tasks,
-            "log-flusher",
-            every,
-            Arc::clone(&broker),
-            stop_rx.clone(),
-            |b| b.flush(false),
-        );
-    }
+    spawn_periodic(
+        &mut tasks,
+        "log-flusher",
+        cfg.flush_scheduler_interval,
+        Arc::clone(&broker),
+        stop_rx.clone(),
+        Broker::flush_due,
+    );
     spawn_periodic(
         &mut tasks,
         "log-cleaner",

@@ -93,7 +93,7 @@ fn describe(broker: &weir_broker::Broker, name: &str, out: &mut impl Write) -> a
         d.internal,
         overrides.join(",")
     )?;
-    writeln!(out, "\tDurability: {}", d.config.flush_policy())?;
+    writeln!(out, "\tDurability: {}", d.config.durability())?;
     for p in &d.partitions {
         write!(
             out,
