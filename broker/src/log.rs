@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
-use crate::batch::{self, BatchHeader};
+use crate::batch::{self, BatchHeader, HEADER_LEN};
 use crate::config::TopicConfig;
 use crate::error::{Error, Result, TopicPartition};
 use crate::io::{self, Backend};
@@ -218,14 +218,17 @@ impl PartitionLog {
                 max: self.config.max_message_bytes,
             });
         }
-        let mut buf = BytesMut::from(bytes);
         let base_offset = self.log_end;
         let mut pos = 0;
         let mut records = 0u64;
         for h in headers {
             let len = h.total_len();
-            let chunk = &mut buf[pos..pos + len];
-            batch::set_base_offset(chunk, self.log_end);
+            let stored = &bytes[pos..pos + len];
+            // Only the base offset changes: patch a copy of the header and write the rest
+            // of the batch straight from the caller's buffer.
+            let mut head = [0u8; HEADER_LEN];
+            head.copy_from_slice(&stored[..HEADER_LEN]);
+            batch::set_base_offset(&mut head, self.log_end);
             let h = BatchHeader {
                 base_offset: self.log_end,
                 ..h
@@ -235,7 +238,7 @@ impl PartitionLog {
             let result = match self.segments.get_mut(&base) {
                 Some(seg) => {
                     seg.start_roll_clock(now_ms);
-                    seg.append(chunk, &h)
+                    seg.append_parts(&head, &stored[HEADER_LEN..], &h)
                         .map_err(|e| (seg.log_path().to_path_buf(), e))
                 }
                 None => return Err(Error::Closed),

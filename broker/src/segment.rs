@@ -206,8 +206,26 @@ impl Segment {
     /// Appends one batch whose base offset is already set. On error the segment's in-memory
     /// state is unchanged but the file may hold a partial write: the caller must fail-stop.
     pub fn append(&mut self, batch: &[u8], h: &BatchHeader) -> io::Result<()> {
+        self.append_parts(batch, &[], h)
+    }
+
+    /// Appends one batch given as its (patched) header and the rest of its bytes. Small
+    /// batches are joined into one write; large ones are written in two, which avoids
+    /// copying megabytes to change eight bytes.
+    pub fn append_parts(&mut self, head: &[u8], rest: &[u8], h: &BatchHeader) -> io::Result<()> {
+        const JOIN_BELOW: usize = 64 * 1024;
         let pos = self.size;
-        self.log.write_at(batch, pos)?;
+        if rest.is_empty() {
+            self.log.write_at(head, pos)?;
+        } else if head.len() + rest.len() < JOIN_BELOW {
+            let mut joined = Vec::with_capacity(head.len() + rest.len());
+            joined.extend_from_slice(head);
+            joined.extend_from_slice(rest);
+            self.log.write_at(&joined, pos)?;
+        } else {
+            self.log.write_at(head, pos)?;
+            self.log.write_at(rest, pos + head.len() as u64)?;
+        }
         self.track_appended(h, pos)
     }
 
