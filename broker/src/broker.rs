@@ -632,49 +632,38 @@ impl Broker {
             .collect()
     }
 
-    /// Fsyncs every partition whose `flush.ms` has passed since its last flush.
-    pub fn flush_due(&self) -> Result<()> {
+    /// Runs `step` on every partition; one partition's error does not stop the others, and
+    /// the first error is returned.
+    fn each_partition(&self, mut step: impl FnMut(&mut PartitionLog) -> Result<()>) -> Result<()> {
         let mut first_err = None;
         for p in self.all_partitions() {
-            if let Err(e) = p.lock().flush_if_due() {
+            if let Err(e) = step(&mut p.lock()) {
                 first_err.get_or_insert(e);
             }
         }
         first_err.map_or(Ok(()), Err)
     }
 
+    /// Fsyncs every partition whose `flush.ms` has passed since its last flush.
+    pub fn flush_due(&self) -> Result<()> {
+        self.each_partition(PartitionLog::flush_if_due)
+    }
+
     /// Persists every partition's recovery point (after flushing it).
     pub fn checkpoint(&self) -> Result<()> {
-        let mut first_err = None;
-        for p in self.all_partitions() {
-            if let Err(e) = p.lock().checkpoint() {
-                first_err.get_or_insert(e);
-            }
-        }
-        first_err.map_or(Ok(()), Err)
+        self.each_partition(PartitionLog::checkpoint)
     }
 
     /// Retention and compaction over every partition; returns (segments deleted, records
     /// compacted away).
     pub fn run_cleanup(&self, now_ms: i64) -> Result<(usize, usize)> {
         let (mut deleted, mut compacted) = (0, 0);
-        let mut first_err = None;
-        for p in self.all_partitions() {
-            let mut log = p.lock();
-            match log.enforce_retention(now_ms) {
-                Ok(n) => deleted += n,
-                Err(e) => {
-                    first_err.get_or_insert(e);
-                }
-            }
-            match log.compact(now_ms) {
-                Ok(s) => compacted += s.records_removed,
-                Err(e) => {
-                    first_err.get_or_insert(e);
-                }
-            }
-        }
-        first_err.map_or(Ok((deleted, compacted)), Err)
+        self.each_partition(|log| {
+            let retention = log.enforce_retention(now_ms).map(|n| deleted += n);
+            let compaction = log.compact(now_ms).map(|s| compacted += s.records_removed);
+            retention.and(compaction)
+        })?;
+        Ok((deleted, compacted))
     }
 
     /// Flushes and checkpoints everything; the directory lock is released on drop.
