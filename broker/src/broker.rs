@@ -93,6 +93,9 @@ pub struct Broker {
     /// Serialises metadata changes (create, delete, add partitions).
     admin: Mutex<()>,
     offsets: RwLock<HashMap<OffsetKey, CommittedOffset>>,
+    /// Counts appends to any partition: a fetch that waits on several partitions wakes on
+    /// this and re-checks its own.
+    appends: watch::Sender<u64>,
 }
 
 fn now_ms() -> i64 {
@@ -127,6 +130,7 @@ impl Broker {
             topics: RwLock::new(BTreeMap::new()),
             admin: Mutex::new(()),
             offsets: RwLock::new(HashMap::new()),
+            appends: watch::channel(0).0,
             options,
         };
         let stored = broker.meta.load()?;
@@ -401,6 +405,8 @@ impl Broker {
         let result = log.append(batches, now_ms());
         // Even a failed append may have added earlier batches of the buffer: wake readers.
         p.log_end.send_replace(log.log_end());
+        drop(log);
+        self.appends.send_modify(|n| *n = n.wrapping_add(1));
         result
     }
 
@@ -446,6 +452,23 @@ impl Broker {
         let mut rx = self.partition(topic, partition)?.log_end.subscribe();
         let reached = tokio::time::timeout(timeout, rx.wait_for(|end| *end > offset)).await;
         Ok(matches!(reached, Ok(Ok(_))))
+    }
+
+    /// (log start offset, high watermark) of a partition.
+    pub fn watermarks(&self, topic: &str, partition: i32) -> Result<(i64, i64)> {
+        let p = self.partition(topic, partition)?;
+        let log = p.lock();
+        Ok((log.log_start(), log.high_watermark()))
+    }
+
+    /// The largest record timestamp in a partition, if it holds any record.
+    pub fn max_timestamp(&self, topic: &str, partition: i32) -> Result<Option<i64>> {
+        Ok(self.partition(topic, partition)?.lock().max_timestamp())
+    }
+
+    /// A receiver that changes whenever any partition is appended to.
+    pub fn subscribe_appends(&self) -> watch::Receiver<u64> {
+        self.appends.subscribe()
     }
 
     pub fn list_offset(

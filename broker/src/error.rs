@@ -76,6 +76,24 @@ pub enum Error {
         "partition {tp} refuses appends after an earlier storage failure ({cause}); restart weir to recover it"
     )]
     PartitionFailed { tp: TopicPartition, cause: String },
+    #[error(
+        "out of order sequence number for producer {producer_id} on {tp}: expected {expected}, got {got}"
+    )]
+    OutOfOrderSequence {
+        tp: TopicPartition,
+        producer_id: i64,
+        expected: i32,
+        got: i32,
+    },
+    #[error(
+        "producer {producer_id} on {tp} is fenced: epoch {got} is older than the current epoch {current}"
+    )]
+    ProducerFenced {
+        tp: TopicPartition,
+        producer_id: i64,
+        current: i16,
+        got: i16,
+    },
     #[error("corrupt metadata file {path}: {reason}")]
     CorruptMetadata { path: PathBuf, reason: String },
     #[error("broker is closed")]

@@ -11,19 +11,27 @@
 //! - **I/O seam** ([`io`]): the six-method file interface under segments, so tests can tear
 //!   writes at any byte or fail an fsync.
 //!
-//! The Kafka wire-protocol server and the consumer-group coordinator build on [`Broker`];
-//! the worker runtime uses the same in-process API (append, fetch, wait for data, commit).
+//! - **Kafka protocol** ([`server`], [`coordinator`], [`producer`], [`producer_ids`]): the
+//!   TCP server with one handler per API, the classic consumer-group coordinator, and
+//!   idempotent-producer sequence checks.
+//!
+//! The worker runtime uses the same in-process API as the protocol handlers (append, fetch,
+//! wait for data, commit).
 
 pub mod batch;
 pub mod broker;
 pub mod compaction;
 pub mod config;
+pub mod coordinator;
 pub mod error;
 pub mod groups;
 pub mod index;
 pub mod io;
 pub mod log;
+pub mod producer;
+pub mod producer_ids;
 pub mod segment;
+pub mod server;
 pub mod topic;
 
 pub use broker::{Broker, BrokerOptions, PartitionDescription, TopicDescription};

@@ -16,6 +16,7 @@ use crate::batch::{self, BatchHeader, HEADER_LEN};
 use crate::config::TopicConfig;
 use crate::error::{Error, Result, TopicPartition};
 use crate::io::{self, Backend};
+use crate::producer::{ProducerStates, SequenceCheck, SequenceError};
 use crate::segment::{self, Segment, Truncation};
 
 const CHECKPOINT_FILE: &str = "recovery-point";
@@ -68,6 +69,7 @@ pub struct PartitionLog {
     pub(crate) failed: Option<String>,
     /// Log end at the last compaction: nothing to clean while it is unchanged.
     pub(crate) compacted_at: Option<i64>,
+    producers: ProducerStates,
 }
 
 impl PartitionLog {
@@ -83,6 +85,7 @@ impl PartitionLog {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         crate::compaction::finish_interrupted_swaps(dir)?;
         let checkpoint = read_checkpoint(dir);
+        let mut producers = ProducerStates::load(dir);
         let mut bases = list_segment_bases(dir)?;
         if bases.is_empty() {
             bases.push(0);
@@ -104,7 +107,7 @@ impl PartitionLog {
             };
             // The active segment is never compacted: its offsets must be contiguous.
             let contiguous = Some(base) == last;
-            let (seg, truncation) = Segment::open(
+            let (mut seg, truncation) = Segment::open(
                 backend.as_ref(),
                 dir,
                 base,
@@ -116,6 +119,9 @@ impl PartitionLog {
             if let Some(t) = truncation {
                 report_truncation(&tp, seg.log_path(), &t);
                 cut_at = Some(t.offset);
+            }
+            for h in seg.take_recovered() {
+                producers.record(&h);
             }
             segments.insert(base, seg);
         }
@@ -144,6 +150,7 @@ impl PartitionLog {
             last_flush: Instant::now(),
             failed: None,
             compacted_at: None,
+            producers,
         })
     }
 
@@ -218,7 +225,8 @@ impl PartitionLog {
                 max: self.config.max_message_bytes,
             });
         }
-        let base_offset = self.log_end;
+        let mut first_offset = None;
+        let mut last = -1;
         let mut pos = 0;
         let mut records = 0u64;
         for h in headers {
@@ -229,6 +237,20 @@ impl PartitionLog {
             let mut head = [0u8; HEADER_LEN];
             head.copy_from_slice(&stored[..HEADER_LEN]);
             batch::set_base_offset(&mut head, self.log_end);
+            match self.producers.check(&h) {
+                Ok(SequenceCheck::Append) => {}
+                Ok(SequenceCheck::Duplicate {
+                    base_offset,
+                    last_offset,
+                }) => {
+                    // A retried batch: answer with where it already is, write nothing.
+                    first_offset.get_or_insert(base_offset);
+                    last = last.max(last_offset);
+                    pos += len;
+                    continue;
+                }
+                Err(e) => return Err(self.sequence_error(&h, e)),
+            }
             let h = BatchHeader {
                 base_offset: self.log_end,
                 ..h
@@ -246,6 +268,9 @@ impl PartitionLog {
             if let Err((path, e)) = result {
                 return Err(self.fail(&path, e));
             }
+            self.producers.record(&h);
+            first_offset.get_or_insert(h.base_offset);
+            last = h.last_offset();
             self.log_end = h.next_offset();
             records += h.records_count as u64;
             pos += len;
@@ -259,10 +284,27 @@ impl PartitionLog {
             self.flush()?;
         }
         Ok(AppendInfo {
-            base_offset,
-            last_offset: self.log_end - 1,
+            base_offset: first_offset.unwrap_or(self.log_end),
+            last_offset: last,
             log_end: self.log_end,
         })
+    }
+
+    fn sequence_error(&self, h: &BatchHeader, e: SequenceError) -> Error {
+        match e {
+            SequenceError::OutOfOrder { expected, got } => Error::OutOfOrderSequence {
+                tp: self.tp.clone(),
+                producer_id: h.producer_id,
+                expected,
+                got,
+            },
+            SequenceError::Fenced { current, got } => Error::ProducerFenced {
+                tp: self.tp.clone(),
+                producer_id: h.producer_id,
+                current,
+                got,
+            },
+        }
     }
 
     fn maybe_roll(&mut self, h: &BatchHeader, now_ms: i64) -> Result<()> {
@@ -384,6 +426,11 @@ impl PartitionLog {
         // Recovery trusts index entries before the checkpoint: make them durable first.
         let from = self.checkpointed.map_or(i64::MIN, |p| p.segment);
         self.sync_segments(from, Segment::sync)?;
+        // The producer state goes first: it must cover every batch before the checkpoint.
+        let state_dir = self.dir.clone();
+        self.producers
+            .save(&state_dir, point.offset)
+            .map_err(|e| Error::io(&state_dir, e))?;
         let path = self.dir.join(CHECKPOINT_FILE);
         let text = format!("1 {} {} {}\n", point.offset, point.segment, point.position);
         io::write_atomic(&path, text.as_bytes()).map_err(|e| Error::io(&path, e))?;
@@ -424,6 +471,15 @@ impl PartitionLog {
             high_watermark: log_end,
             log_start,
         })
+    }
+
+    /// The largest batch timestamp in the log, if any batch carries one.
+    pub fn max_timestamp(&self) -> Option<i64> {
+        self.segments
+            .values()
+            .map(Segment::max_timestamp)
+            .max()
+            .filter(|t| *t >= 0)
     }
 
     /// Finds an offset: `(offset, timestamp)`, or `None` when no record is that recent.

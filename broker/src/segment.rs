@@ -46,6 +46,8 @@ pub struct Segment {
     bytes_since_index: u64,
     index_interval: u64,
     contiguous: bool,
+    /// Headers of idempotent batches verified by recovery, for the producer state.
+    recovered: Vec<BatchHeader>,
 }
 
 impl Segment {
@@ -83,6 +85,7 @@ impl Segment {
             bytes_since_index: 0,
             index_interval: index_interval.max(1),
             contiguous,
+            recovered: Vec::new(),
         };
         if !seg.index.is_sane(size) {
             seg.index.truncate_to_position(0)?;
@@ -101,6 +104,7 @@ impl Segment {
     /// Re-verifies the log from the index entry before `from` and rebuilds the index entries
     /// after it. Stops at the first torn or corrupt batch and truncates the log there.
     fn recover(&mut self, from: u64) -> io::Result<Option<Truncation>> {
+        self.recovered.clear();
         let log_len = self.log.len()?;
         self.index
             .truncate_to_position(from.min(log_len).min(u64::from(u32::MAX)) as u32)?;
@@ -162,6 +166,9 @@ impl Segment {
                 break "CRC-32C mismatch".to_string();
             }
             self.track_appended(&h, pos)?;
+            if h.producer_id >= 0 {
+                self.recovered.push(h);
+            }
             pos += h.total_len() as u64;
         };
         if pos == u64::from(start) && start > 0 {
@@ -248,6 +255,11 @@ impl Segment {
         self.log.sync()?;
         self.index.sync()?;
         self.time_index.sync()
+    }
+
+    /// Idempotent batches re-verified when the segment was opened (taken once).
+    pub fn take_recovered(&mut self) -> Vec<BatchHeader> {
+        std::mem::take(&mut self.recovered)
     }
 
     pub fn base_offset(&self) -> i64 {

@@ -28,8 +28,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the embedded broker until SIGTERM or Ctrl-C.
-    Serve,
+    /// Run the embedded broker and its Kafka protocol listener until SIGTERM or Ctrl-C.
+    Serve(ServeArgs),
     /// Create, list, describe or delete topics.
     #[command(subcommand)]
     Topics(TopicsCommand),
@@ -39,6 +39,13 @@ pub enum Command {
     Consume(ConsumeArgs),
     /// Measure append and fetch throughput against raw disk writes.
     Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Kafka protocol listener `host:port` (overrides `listeners`; port 0 picks a free one).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -129,11 +136,11 @@ fn worker_config(cli: &Cli) -> anyhow::Result<WorkerConfig> {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(match cli.command {
-        Command::Serve => "info",
+        Command::Serve(_) => "info",
         _ => "warn",
     });
     let result = worker_config(&cli).and_then(|cfg| match &cli.command {
-        Command::Serve => commands::serve::run(&cfg),
+        Command::Serve(args) => commands::serve::run(cfg, args),
         Command::Topics(t) => commands::topics::run(&cfg, t),
         Command::Produce(p) => commands::produce::run(&cfg, p),
         Command::Consume(c) => commands::consume::run(&cfg, c),

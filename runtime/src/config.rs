@@ -21,6 +21,15 @@ const WORKER_KEYS: &[&str] = &[
     "log.retention.check.interval.ms",
     "log.flush.offset.checkpoint.interval.ms",
     "log.flush.scheduler.interval.ms",
+    "listeners",
+    "advertised.listeners",
+    "socket.request.max.bytes",
+    "max.connections",
+    "node.id",
+    "broker.id",
+    "group.initial.rebalance.delay.ms",
+    "group.min.session.timeout.ms",
+    "group.max.session.timeout.ms",
 ];
 
 #[derive(Debug, Clone)]
@@ -34,6 +43,15 @@ pub struct WorkerConfig {
     pub checkpoint_interval: Duration,
     /// How often `serve` looks for partitions whose `flush.ms` is due.
     pub flush_scheduler_interval: Duration,
+    /// Where the Kafka protocol listener binds (`listeners`, `host:port`).
+    pub listen: String,
+    /// What clients are told to connect to (`advertised.listeners`); default: the bound
+    /// address.
+    pub advertised: Option<(String, u16)>,
+    pub max_request_bytes: usize,
+    pub max_connections: usize,
+    pub node_id: i32,
+    pub group: weir_broker::coordinator::CoordinatorConfig,
 }
 
 impl Default for WorkerConfig {
@@ -47,6 +65,12 @@ impl Default for WorkerConfig {
             retention_check_interval: Duration::from_millis(300_000),
             checkpoint_interval: Duration::from_millis(60_000),
             flush_scheduler_interval: Duration::from_millis(100),
+            listen: "127.0.0.1:9092".to_string(),
+            advertised: None,
+            max_request_bytes: 100 * 1024 * 1024,
+            max_connections: 1000,
+            node_id: 0,
+            group: weir_broker::coordinator::CoordinatorConfig::default(),
         }
     }
 }
@@ -114,6 +138,32 @@ impl WorkerConfig {
         if let Some(n) = int("log.flush.scheduler.interval.ms", 1) {
             cfg.flush_scheduler_interval = Duration::from_millis(n as u64);
         }
+        if let Some(n) = int("socket.request.max.bytes", 1024) {
+            cfg.max_request_bytes = n.min(i64::from(i32::MAX)) as usize;
+        }
+        if let Some(n) = int("max.connections", 1) {
+            cfg.max_connections = n.min(1_000_000) as usize;
+        }
+        if let Some(n) = int("node.id", 0).or_else(|| int("broker.id", 0)) {
+            cfg.node_id = n.min(i64::from(i32::MAX)) as i32;
+        }
+        if let Some(n) = int("group.initial.rebalance.delay.ms", 0) {
+            cfg.group.initial_rebalance_delay_ms = n.min(i64::from(i32::MAX)) as i32;
+        }
+        if let Some(n) = int("group.min.session.timeout.ms", 1) {
+            cfg.group.min_session_timeout_ms = n.min(i64::from(i32::MAX)) as i32;
+        }
+        if let Some(n) = int("group.max.session.timeout.ms", 1) {
+            cfg.group.max_session_timeout_ms = n.min(i64::from(i32::MAX)) as i32;
+        }
+        for (key, target) in [("listeners", 0), ("advertised.listeners", 1)] {
+            let Some(v) = map.get(key) else { continue };
+            match parse_listener(v) {
+                Ok((host, port)) if target == 0 => cfg.listen = format!("{host}:{port}"),
+                Ok(hp) => cfg.advertised = Some(hp),
+                Err(e) => errors.push(format!("{key}={v:?}: {e}")),
+            }
+        }
         if let Some(v) = map.get("auto.create.topics.enable") {
             match v.as_str() {
                 "true" => cfg.auto_create_topics = true,
@@ -149,12 +199,46 @@ impl WorkerConfig {
         Ok(cfg)
     }
 
+    /// Applies `weir serve --listen`.
+    pub fn set_listen(&mut self, listen: &str) -> anyhow::Result<()> {
+        let (host, port) =
+            parse_listener(listen).map_err(|e| anyhow::anyhow!("--listen {listen:?}: {e}"))?;
+        self.listen = format!("{host}:{port}");
+        Ok(())
+    }
+
     pub fn broker_options(&self) -> BrokerOptions {
         let mut o = BrokerOptions::new(&self.data_dir);
         o.defaults = self.topic_defaults.clone();
         o.offsets_partitions = self.offsets_partitions;
         o
     }
+}
+
+/// Parses one Kafka listener, `PLAINTEXT://host:port` or `host:port`, into (host, port).
+fn parse_listener(v: &str) -> Result<(String, u16), String> {
+    let v = v.trim();
+    if v.contains(',') {
+        return Err("weir has one listener; give a single address".to_string());
+    }
+    let addr = match v.split_once("://") {
+        Some(("PLAINTEXT", rest)) => rest,
+        Some((scheme, _)) => {
+            return Err(format!(
+                "security protocol {scheme} is not supported; use PLAINTEXT"
+            ));
+        }
+        None => v,
+    };
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| "expected host:port".to_string())?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("port {port:?} is not a number from 0 to 65535"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host = if host.is_empty() { "0.0.0.0" } else { host };
+    Ok((host.to_string(), port))
 }
 
 #[cfg(test)]
@@ -174,6 +258,17 @@ mod tests {
         assert!(err.contains("log.segment.bytes"), "{err}");
         assert!(err.contains("num.partitions"), "{err}");
         assert!(err.contains("auto.create.topics.enable"), "{err}");
+    }
+
+    #[test]
+    fn listeners_parse_like_kafka() {
+        assert_eq!(
+            parse_listener("PLAINTEXT://127.0.0.1:9092"),
+            Ok(("127.0.0.1".to_string(), 9092))
+        );
+        assert_eq!(parse_listener(":9093"), Ok(("0.0.0.0".to_string(), 9093)));
+        assert!(parse_listener("SSL://h:1").is_err_and(|e| e.contains("SSL")));
+        assert!(parse_listener("h:port").is_err_and(|e| e.contains("port")));
     }
 
     #[test]

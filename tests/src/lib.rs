@@ -1,15 +1,17 @@
 //! weir's end-to-end test harness.
 //!
 //! Runs the real `weir` binary (built by `cargo build`, found next to the test executable or
-//! through `WEIR_BIN`) in temp directories, and later issues add the real servers the
-//! connector tests need (Postgres, MariaDB, an S3 server, Kafka clients), each on a free
-//! loopback port in its own temp dir, stopped by PID.
+//! through `WEIR_BIN`) in temp directories, `weir serve` with its Kafka listener on a free
+//! loopback port, and client processes ([`Proc`]) that are killed when they overrun their
+//! deadline, so a hung client fails its test instead of hanging the suite. Later issues add
+//! the real servers the connector tests need (Postgres, MariaDB, an S3 server).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// The `weir` binary under test.
 pub fn weir_bin() -> PathBuf {
@@ -96,9 +98,14 @@ impl Workdir {
         out.stdout
     }
 
-    /// Starts `weir serve` and waits until it logs that it is ready.
+    /// Starts `weir serve` and waits until it logs that it is ready. The Kafka listener
+    /// binds a free loopback port (`--listen 127.0.0.1:0`) unless `extra` names one;
+    /// [`Served::bootstrap`] tells which.
     pub fn serve(&self, extra: &[&str]) -> Served {
         let mut args = vec!["serve"];
+        if serve_has_listen() && !extra.contains(&"--listen") {
+            args.extend_from_slice(&["--listen", "127.0.0.1:0"]);
+        }
         args.extend_from_slice(extra);
         let mut child = self
             .weir(&args)
@@ -144,9 +151,50 @@ pub struct Served {
     rx: mpsc::Receiver<String>,
 }
 
+/// Whether this `weir` has the Kafka listener: binaries built before it have no `--listen`,
+/// and the storage-only tests keep running on them.
+fn serve_has_listen() -> bool {
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| {
+        let out = Command::new(weir_bin())
+            .args(["serve", "--help"])
+            .output()
+            .expect("run weir serve --help");
+        String::from_utf8_lossy(&out.stdout).contains("--listen")
+    })
+}
+
 impl Served {
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The Kafka bootstrap address (`host:port`), from the `kafka=` field of the
+    /// `weir ready` log line.
+    pub fn bootstrap(&self) -> String {
+        let ready = self
+            .log
+            .iter()
+            .rev()
+            .find(|l| l.contains("weir ready"))
+            .expect("serve() returns only after the ready line");
+        strip_ansi(ready)
+            .split_whitespace()
+            .find_map(|field| field.strip_prefix("kafka="))
+            .map(|addr| addr.trim_matches('"').to_owned())
+            .unwrap_or_else(|| {
+                panic!(
+                    "the `weir ready` line has no kafka=<host:port> field (is the Kafka \
+                     listener built in?): {ready}"
+                )
+            })
+    }
+
+    /// The log lines read so far (the ready line and everything before it, plus whatever
+    /// has arrived since).
+    pub fn log_so_far(&mut self) -> Vec<String> {
+        self.log.extend(self.rx.try_iter());
+        self.log.clone()
     }
 
     /// Sends SIGTERM, waits for exit, and returns (success, every log line).
@@ -172,5 +220,232 @@ impl Drop for Served {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+/// `line` without terminal colour codes (`ESC [ ... m`).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A child process (a Kafka client, a tool) whose stdout and stderr are collected as they
+/// arrive. Every wait has a deadline; on drop the process is killed.
+pub struct Proc {
+    name: String,
+    child: Child,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+/// What a [`Proc`] left behind once it exited.
+#[derive(Debug)]
+pub struct Finished {
+    pub name: String,
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Finished {
+    /// stdout as lines (lossy UTF-8).
+    pub fn lines(&self) -> Vec<String> {
+        complete_lines(&self.stdout)
+    }
+
+    /// Panics with the process's output unless it exited with status 0.
+    pub fn success(self) -> Self {
+        assert!(
+            self.status.success(),
+            "{} failed ({}):\n{}",
+            self.name,
+            self.status,
+            self.tail()
+        );
+        self
+    }
+
+    /// The last lines of stdout and stderr, for failure messages.
+    pub fn tail(&self) -> String {
+        format!(
+            "--- stdout (tail) ---\n{}\n--- stderr (tail) ---\n{}",
+            tail_of(&String::from_utf8_lossy(&self.stdout), 40),
+            tail_of(&self.stderr, 60)
+        )
+    }
+}
+
+fn tail_of(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn complete_lines(bytes: &[u8]) -> Vec<String> {
+    let end = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    String::from_utf8_lossy(&bytes[..end])
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn collect(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut buf = vec![0; 64 * 1024];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            into.lock()
+                .expect("output buffer lock")
+                .extend_from_slice(&buf[..n]);
+        }
+    })
+}
+
+impl Proc {
+    /// Starts `cmd` with stdin closed and stdout/stderr collected; `name` appears in every
+    /// failure message.
+    pub fn spawn(name: &str, mut cmd: Command) -> Proc {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let readers = vec![
+            collect(
+                child.stdout.take().expect("stdout pipe"),
+                Arc::clone(&stdout),
+            ),
+            collect(
+                child.stderr.take().expect("stderr pipe"),
+                Arc::clone(&stderr),
+            ),
+        ];
+        Proc {
+            name: name.to_owned(),
+            child,
+            stdout,
+            stderr,
+            readers,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The complete stdout lines so far.
+    pub fn lines(&self) -> Vec<String> {
+        complete_lines(&self.stdout.lock().expect("output buffer lock"))
+    }
+
+    /// The last lines of stdout and stderr so far, for failure messages.
+    pub fn tail(&self) -> String {
+        format!(
+            "--- {} stdout (tail) ---\n{}\n--- {} stderr (tail) ---\n{}",
+            self.name,
+            tail_of(&self.lines().join("\n"), 40),
+            self.name,
+            tail_of(
+                &String::from_utf8_lossy(&self.stderr.lock().expect("lock")),
+                60
+            )
+        )
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends SIGTERM (a client shuts down cleanly: commits, leaves its group).
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {} failed", self.name);
+    }
+
+    /// Sends SIGKILL (a client crashes: no commit, no LeaveGroup) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits for the exit; past `timeout` the process is killed and the test fails.
+    pub fn wait(mut self, timeout: Duration) -> Finished {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("poll child") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                self.kill();
+                panic!(
+                    "{} did not finish within {timeout:?}; killed\n{}",
+                    self.name,
+                    self.tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        for r in self.readers.drain(..) {
+            r.join().expect("output reader thread");
+        }
+        Finished {
+            name: std::mem::take(&mut self.name),
+            status,
+            stdout: std::mem::take(&mut *self.stdout.lock().expect("lock")),
+            stderr: String::from_utf8_lossy(&self.stderr.lock().expect("lock")).into_owned(),
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.kill();
+        }
+    }
+}
+
+/// Runs `cmd` to completion; past `timeout` it is killed and the test fails.
+pub fn run_with_timeout(name: &str, cmd: Command, timeout: Duration) -> Finished {
+    Proc::spawn(name, cmd).wait(timeout)
+}
+
+/// Polls `cond` every 50 ms until it holds; past `timeout` fails the test with `what` and
+/// `context()` (typically the output of the processes involved).
+pub fn wait_for(
+    what: &str,
+    timeout: Duration,
+    mut cond: impl FnMut() -> bool,
+    context: impl Fn() -> String,
+) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}\n{}",
+            context()
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -8,9 +8,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use weir_broker::Broker;
+use weir_broker::coordinator::GroupCoordinator;
+use weir_broker::producer_ids::ProducerIds;
+use weir_broker::server::{self, ServerConfig};
+
+use crate::cli::ServeArgs;
 
 use crate::config::WorkerConfig;
 
@@ -63,14 +69,51 @@ async fn wait_for_signal() -> anyhow::Result<&'static str> {
     })
 }
 
-pub fn run(cfg: &WorkerConfig) -> anyhow::Result<()> {
+pub fn run(mut cfg: WorkerConfig, args: &ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
+    if let Some(listen) = &args.listen {
+        cfg.set_listen(listen)?;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("weir")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(cfg, started))
+    runtime.block_on(serve(&cfg, started))
+}
+
+/// Binds the Kafka listener and builds the server context.
+async fn kafka_server(
+    cfg: &WorkerConfig,
+    broker: &Arc<Broker>,
+) -> anyhow::Result<(TcpListener, Arc<server::Context>)> {
+    let listener = TcpListener::bind(&cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen for Kafka clients on {}", cfg.listen))?;
+    let bound = listener.local_addr().context("listener has no address")?;
+    let (host, port) = match &cfg.advertised {
+        Some((h, p)) => (h.clone(), i32::from(*p)),
+        None if bound.ip().is_unspecified() => ("localhost".to_string(), i32::from(bound.port())),
+        None => (bound.ip().to_string(), i32::from(bound.port())),
+    };
+    let config = ServerConfig {
+        advertised_host: host,
+        advertised_port: port,
+        node_id: cfg.node_id,
+        max_request_bytes: cfg.max_request_bytes,
+        max_connections: cfg.max_connections,
+        auto_create_topics: cfg.auto_create_topics,
+        num_partitions: cfg.num_partitions,
+        ..ServerConfig::default()
+    };
+    let producer_ids = ProducerIds::open(&cfg.data_dir)?;
+    let ctx = Arc::new(server::Context {
+        broker: Arc::clone(broker),
+        groups: GroupCoordinator::new(Arc::clone(broker), cfg.group.clone()),
+        producer_ids: Arc::new(producer_ids),
+        config,
+    });
+    Ok((listener, ctx))
 }
 
 async fn serve(cfg: &WorkerConfig, started: Instant) -> anyhow::Result<()> {
@@ -105,7 +148,14 @@ async fn serve(cfg: &WorkerConfig, started: Instant) -> anyhow::Result<()> {
         stop_rx.clone(),
         Broker::checkpoint,
     );
+    let (listener, ctx) = kafka_server(cfg, &broker).await?;
+    let kafka_addr = format!(
+        "{}:{}",
+        ctx.config.advertised_host, ctx.config.advertised_port
+    );
+    let kafka = tokio::spawn(server::serve(listener, Arc::clone(&ctx), stop_rx.clone()));
     tracing::info!(
+        kafka = %kafka_addr,
         data_dir = %cfg.data_dir.display(),
         startup_ms = started.elapsed().as_millis() as u64,
         "weir ready"
@@ -113,6 +163,14 @@ async fn serve(cfg: &WorkerConfig, started: Instant) -> anyhow::Result<()> {
     let signal = wait_for_signal().await?;
     tracing::info!(signal, "shutting down");
     let _ = stop_tx.send(true);
+    // In-flight requests finish first, then the background tasks, then the final flush.
+    match kafka.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "kafka listener failed"),
+        Err(e) => tracing::error!(error = %e, "kafka listener task ended abnormally"),
+    }
+    ctx.groups.shutdown().await;
+    drop(ctx);
     while let Some(joined) = tasks.join_next().await {
         if let Err(e) = joined {
             tracing::error!(error = %e, "background task ended abnormally");
