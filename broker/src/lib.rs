@@ -18,6 +18,7 @@
 //! The worker runtime uses the same in-process API as the protocol handlers (append, fetch,
 //! wait for data, commit).
 
+pub mod alloc_guard;
 pub mod batch;
 pub mod broker;
 pub mod compaction;

@@ -95,7 +95,7 @@ def create_topic(a):
     admin.create_topics([NewTopic(a.topic, num_partitions=a.partitions, replication_factor=1)])
     parts = None
     for t in admin.describe_topics([a.topic]):
-        if t["topic"] == a.topic:
+        if t.get("topic", t.get("name")) == a.topic:  # 2.x: "topic", 3.x: "name"
             parts = len(t["partitions"])
     admin.close()
     emit({"event": "created", "partitions": parts})

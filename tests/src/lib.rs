@@ -6,6 +6,7 @@
 //! deadline, so a hung client fails its test instead of hanging the suite. Later issues add
 //! the real servers the connector tests need (Postgres, MariaDB, an S3 server).
 
+use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -140,14 +141,18 @@ impl Workdir {
                 }
             }
         }
-        Served { child, log, rx }
+        Served {
+            child,
+            log: RefCell::new(log),
+            rx,
+        }
     }
 }
 
 /// A running `weir serve`, stopped with SIGTERM (and killed if still running on drop).
 pub struct Served {
     child: Child,
-    log: Vec<String>,
+    log: RefCell<Vec<String>>,
     rx: mpsc::Receiver<String>,
 }
 
@@ -172,8 +177,8 @@ impl Served {
     /// The Kafka bootstrap address (`host:port`), from the `kafka=` field of the
     /// `weir ready` log line.
     pub fn bootstrap(&self) -> String {
-        let ready = self
-            .log
+        let log = self.log.borrow();
+        let ready = log
             .iter()
             .rev()
             .find(|l| l.contains("weir ready"))
@@ -192,9 +197,10 @@ impl Served {
 
     /// The log lines read so far (the ready line and everything before it, plus whatever
     /// has arrived since).
-    pub fn log_so_far(&mut self) -> Vec<String> {
-        self.log.extend(self.rx.try_iter());
-        self.log.clone()
+    pub fn log_so_far(&self) -> Vec<String> {
+        let mut log = self.log.borrow_mut();
+        log.extend(self.rx.try_iter());
+        log.clone()
     }
 
     /// Sends SIGTERM, waits for exit, and returns (success, every log line).
@@ -205,7 +211,7 @@ impl Served {
             .expect("run kill");
         assert!(status.success(), "kill -TERM failed");
         let exit = self.child.wait().expect("wait for weir serve");
-        let mut log = std::mem::take(&mut self.log);
+        let mut log = self.log.take();
         log.extend(self.rx.try_iter());
         while let Ok(line) = self.rx.recv_timeout(Duration::from_millis(200)) {
             log.push(line);
