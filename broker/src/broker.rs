@@ -410,6 +410,12 @@ impl Broker {
         result
     }
 
+    /// Whether appends to `topic` fsync before they return (`flush.messages`).
+    pub fn syncs_on_append(&self, topic: &str) -> bool {
+        self.topic(topic)
+            .is_some_and(|t| t.config.flush_every_messages().is_some())
+    }
+
     /// Encodes `records` as one batch and appends it (the CLI and internal writers).
     pub fn append_records(
         &self,

@@ -35,6 +35,7 @@ pub struct AppendInfo {
     pub base_offset: i64,
     pub last_offset: i64,
     pub log_end: i64,
+    pub log_start: i64,
 }
 
 /// Stored batches read from a partition.
@@ -287,6 +288,7 @@ impl PartitionLog {
             base_offset: first_offset.unwrap_or(self.log_end),
             last_offset: last,
             log_end: self.log_end,
+            log_start: self.log_start(),
         })
     }
 

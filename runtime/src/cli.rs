@@ -31,8 +31,7 @@ pub enum Command {
     /// Run the embedded broker and its Kafka protocol listener until SIGTERM or Ctrl-C.
     Serve(ServeArgs),
     /// Create, list, describe or delete topics.
-    #[command(subcommand)]
-    Topics(TopicsCommand),
+    Topics(TopicsArgs),
     /// Produce lines from stdin, one record per line (`key<TAB>value`, or just a value).
     Produce(ProduceArgs),
     /// Print records to stdout, one per line (`key<TAB>value`, or just the value).
@@ -46,6 +45,26 @@ pub struct ServeArgs {
     /// Kafka protocol listener `host:port` (overrides `listeners`; port 0 picks a free one).
     #[arg(long, value_name = "HOST:PORT")]
     pub listen: Option<String>,
+}
+
+/// Where a one-shot command runs: on the data directory (the default) or against a running
+/// broker (`--bootstrap`).
+#[derive(Debug, Clone, Args)]
+pub struct RemoteArgs {
+    /// Talk Kafka to a running broker (`weir serve` or a Kafka cluster) at `host:port`
+    /// instead of opening the data directory.
+    #[arg(long, env = "WEIR_BOOTSTRAP", value_name = "HOST:PORT")]
+    pub bootstrap: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TopicsArgs {
+    /// Talk Kafka to a running broker (`weir serve` or a Kafka cluster) at `host:port`
+    /// instead of opening the data directory.
+    #[arg(long, global = true, env = "WEIR_BOOTSTRAP", value_name = "HOST:PORT")]
+    pub bootstrap: Option<String>,
+    #[command(subcommand)]
+    pub command: TopicsCommand,
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,7 +89,7 @@ pub enum TopicsCommand {
     Delete { name: String },
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ProduceArgs {
     pub topic: String,
     /// Send every record to this partition (default: by key hash as Kafka does, or round
@@ -89,12 +108,15 @@ pub struct ProduceArgs {
     /// Batch compression: none, gzip, snappy, lz4 or zstd.
     #[arg(long, default_value = "none")]
     pub compression: String,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct ConsumeArgs {
     pub topic: String,
-    /// Start at the earliest offset (default: the end).
+    /// Start at the earliest offset (default: the end) and stop at the end of the log.
+    /// With --bootstrap and without it, consume follows the log until --max or Ctrl-C.
     #[arg(long)]
     pub from_beginning: bool,
     /// Read only this partition.
@@ -109,6 +131,16 @@ pub struct ConsumeArgs {
     /// Separator printed between key and value.
     #[arg(long, default_value = "\t")]
     pub key_separator: String,
+    /// Consume as a member of this consumer group (needs --bootstrap): partitions are
+    /// shared with the group's other members and offsets are committed.
+    #[arg(long, conflicts_with_all = ["partition", "offset"])]
+    pub group: Option<String>,
+    /// Stop once every partition is read to its end (with --bootstrap; the directory mode
+    /// always does).
+    #[arg(long)]
+    pub exit_at_end: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 fn init_tracing(default_level: &str) {

@@ -73,7 +73,9 @@ def parser(description):
     )
     cons.add_argument("--bootstrap", required=True)
     cons.add_argument("--topic", required=True)
-    cons.add_argument("--group", required=True)
+    cons.add_argument(
+        "--group", help="consumer group; without it, read every partition from the start (assign)"
+    )
     cons.add_argument("--max", type=int, default=0, help="exit after this many records (0: on SIGTERM)")
     cons.add_argument("--slow-file", help="while this file exists, sleep 50 ms per record")
     cons.add_argument("--session-timeout-ms", type=int, default=6000)

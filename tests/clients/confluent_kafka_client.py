@@ -11,7 +11,13 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import Stop, emit, fail, message, parser, record_line  # noqa: E402
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition  # noqa: E402
+from confluent_kafka import (  # noqa: E402
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
 
@@ -57,7 +63,8 @@ def consume(a):
         {
             "bootstrap.servers": a.bootstrap,
             "client.id": "weir-test-confluent",
-            "group.id": a.group,
+            # librdkafka wants a group.id even for assign(); nothing is committed then.
+            "group.id": a.group or "weir-test-unused",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "session.timeout.ms": a.session_timeout_ms,
@@ -71,10 +78,17 @@ def consume(a):
     def revoked(_c, parts):
         emit({"event": "revoked", "partitions": sorted(tp.partition for tp in parts)})
 
-    c.subscribe([a.topic], on_assign=assigned, on_revoke=revoked)
+    if a.group:
+        c.subscribe([a.topic], on_assign=assigned, on_revoke=revoked)
+    else:
+        parts = sorted(c.list_topics(a.topic, timeout=30).topics[a.topic].partitions)
+        c.assign([TopicPartition(a.topic, p, OFFSET_BEGINNING) for p in parts])
+        emit({"event": "assigned", "partitions": parts})
     seen = 0
     while not stop.requested and (a.max == 0 or seen < a.max):
-        msgs = c.consume(num_messages=200, timeout=0.5)
+        # Slow mode reads and commits one record at a time, so a crash leaves a known tail.
+        slow = bool(a.slow_file) and os.path.exists(a.slow_file)
+        msgs = c.consume(num_messages=1 if slow else 200, timeout=0.5)
         if not msgs:
             continue
         nxt = {}
@@ -85,8 +99,10 @@ def consume(a):
             record_line(m.partition(), m.offset(), m.key(), m.value(), m.headers())
             nxt[m.partition()] = m.offset() + 1
             seen += 1
-            if a.slow_file and os.path.exists(a.slow_file):
+            if slow:
                 time.sleep(0.05)
+        if not a.group:
+            continue
         try:
             c.commit(offsets=[TopicPartition(a.topic, p, o) for p, o in nxt.items()], asynchronous=False)
             emit({"event": "committed", "offsets": sorted(nxt.items())})

@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import Stop, emit, fail, message, parser, record_line  # noqa: E402
 
 import kafka  # noqa: E402
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer  # noqa: E402
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
 from kafka.admin import KafkaAdminClient, NewTopic  # noqa: E402
 from kafka.errors import CommitFailedError, KafkaError  # noqa: E402
 
@@ -66,10 +66,21 @@ def consume(a):
         session_timeout_ms=a.session_timeout_ms,
         heartbeat_interval_ms=1000,
     )
-    c.subscribe([a.topic], listener=Listener())
+    if a.group:
+        c.subscribe([a.topic], listener=Listener())
+    else:
+        parts = sorted(c.partitions_for_topic(a.topic) or [])
+        if not parts:
+            fail(f"no partitions for topic {a.topic}")
+        tps = [TopicPartition(a.topic, p) for p in parts]
+        c.assign(tps)
+        c.seek_to_beginning(*tps)
+        emit({"event": "assigned", "partitions": parts})
     seen = 0
     while not stop.requested and (a.max == 0 or seen < a.max):
-        batches = c.poll(timeout_ms=500, max_records=200)
+        # Slow mode reads and commits one record at a time, so a crash leaves a known tail.
+        slow = bool(a.slow_file) and os.path.exists(a.slow_file)
+        batches = c.poll(timeout_ms=500, max_records=1 if slow else 200)
         if not batches:
             continue
         nxt = {}
@@ -78,8 +89,10 @@ def consume(a):
                 record_line(r.partition, r.offset, r.key, r.value, r.headers)
                 nxt[r.partition] = r.offset + 1
                 seen += 1
-                if a.slow_file and os.path.exists(a.slow_file):
+                if slow:
                     time.sleep(0.05)
+        if not a.group:
+            continue
         try:
             c.commit()  # synchronous, commits the positions of everything returned by poll
             emit({"event": "committed", "offsets": sorted(nxt.items())})

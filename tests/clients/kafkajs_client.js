@@ -68,10 +68,10 @@ function client(a) {
   });
 }
 
+// Producers and consumers alike need the codec (a consumer decompresses fetched batches).
+CompressionCodecs[CompressionTypes.Snappy] = require('kafkajs-snappy');
+
 async function produce(a) {
-  if (a.compression === 'snappy') {
-    CompressionCodecs[CompressionTypes.Snappy] = require('kafkajs-snappy');
-  }
   const codec = {
     none: CompressionTypes.None,
     gzip: CompressionTypes.GZIP,
@@ -92,6 +92,7 @@ async function produce(a) {
 }
 
 async function consume(a) {
+  if (!a.group) fail('kafkajs consumes only in a group: --group is required');
   const consumer = client(a).consumer({
     groupId: a.group,
     sessionTimeout: a.sessionTimeoutMs,
@@ -114,6 +115,8 @@ async function consume(a) {
   });
   consumer.on(consumer.events.CRASH, (e) => {
     process.stderr.write(`kafkajs consumer crashed: ${e.payload.error}\n`);
+    // kafkajs restarts after retriable errors; otherwise the consumer is gone for good.
+    if (!e.payload.restart) stop(1);
   });
   await consumer.connect();
   await consumer.subscribe({ topics: [a.topic], fromBeginning: true });
@@ -122,6 +125,16 @@ async function consume(a) {
     eachBatchAutoResolve: false,
     eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
       let last = null;
+      const commit = async () => {
+        const offset = String(last + 1);
+        try {
+          await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset }]);
+          emit({ event: 'committed', offsets: [[batch.partition, last + 1]] });
+        } catch (e) {
+          // A rebalance between fetch and commit: the records above may be redelivered.
+          emit({ event: 'commit_failed', error: String(e) });
+        }
+      };
       for (const m of batch.messages) {
         if (!isRunning() || isStale() || stopping) break;
         const h = Object.entries(m.headers || {}).map(([k, v]) => [k, Buffer.from(v).toString('hex')]);
@@ -136,19 +149,14 @@ async function consume(a) {
         last = Number(m.offset);
         seen += 1;
         if (a.slowFile && fs.existsSync(a.slowFile)) {
+          // Slow mode commits record by record, so a crash leaves a known tail.
           await new Promise((r) => setTimeout(r, 50));
+          await commit();
           await heartbeat();
         }
       }
       if (last === null) return;
-      const offset = String(last + 1);
-      try {
-        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset }]);
-        emit({ event: 'committed', offsets: [[batch.partition, last + 1]] });
-      } catch (e) {
-        // A rebalance between fetch and commit: the records above may be redelivered.
-        emit({ event: 'commit_failed', error: String(e) });
-      }
+      await commit();
       await heartbeat();
       if (a.max > 0 && seen >= a.max) setImmediate(() => stop(0));
     },

@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -104,7 +104,7 @@ impl Workdir {
     /// [`Served::bootstrap`] tells which.
     pub fn serve(&self, extra: &[&str]) -> Served {
         let mut args = vec!["serve"];
-        if serve_has_listen() && !extra.contains(&"--listen") {
+        if !extra.contains(&"--listen") {
             args.extend_from_slice(&["--listen", "127.0.0.1:0"]);
         }
         args.extend_from_slice(extra);
@@ -154,19 +154,6 @@ pub struct Served {
     child: Child,
     log: RefCell<Vec<String>>,
     rx: mpsc::Receiver<String>,
-}
-
-/// Whether this `weir` has the Kafka listener: binaries built before it have no `--listen`,
-/// and the storage-only tests keep running on them.
-fn serve_has_listen() -> bool {
-    static HAS: OnceLock<bool> = OnceLock::new();
-    *HAS.get_or_init(|| {
-        let out = Command::new(weir_bin())
-            .args(["serve", "--help"])
-            .output()
-            .expect("run weir serve --help");
-        String::from_utf8_lossy(&out.stdout).contains("--listen")
-    })
 }
 
 impl Served {
@@ -294,9 +281,17 @@ impl Finished {
     }
 }
 
+/// The last `lines` lines of `text`, each cut to 400 bytes.
 fn tail_of(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
+    all[all.len().saturating_sub(lines)..]
+        .iter()
+        .map(|l| match l.char_indices().nth(400) {
+            Some((cut, _)) => format!("{}...", &l[..cut]),
+            None => (*l).to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn complete_lines(bytes: &[u8]) -> Vec<String> {

@@ -44,6 +44,8 @@ pub enum ProtocolError {
         version: i16,
         reason: String,
     },
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("cannot encode the {api:?} v{version} response: {reason}")]
     Encode {
         api: ApiKey,

@@ -48,14 +48,17 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
             max,
         });
     }
-    let mut buf = BytesMut::zeroed(size);
-    let mut got = 0;
-    while got < size {
-        let n = r.read(&mut buf[got..]).await?;
+    // Read straight into spare capacity (no zeroing), never past this frame.
+    let mut buf = BytesMut::with_capacity(size);
+    let mut limited = r.take(size as u64);
+    while buf.len() < size {
+        let n = limited.read_buf(&mut buf).await?;
         if n == 0 {
-            return Err(FrameError::Truncated { got, want: size });
+            return Err(FrameError::Truncated {
+                got: buf.len(),
+                want: size,
+            });
         }
-        got += n;
     }
     Ok(Some(buf.freeze()))
 }

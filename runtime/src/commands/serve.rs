@@ -163,13 +163,15 @@ async fn serve(cfg: &WorkerConfig, started: Instant) -> anyhow::Result<()> {
     let signal = wait_for_signal().await?;
     tracing::info!(signal, "shutting down");
     let _ = stop_tx.send(true);
+    // Answer JoinGroup/SyncGroup calls parked in a rebalance now, so their connections can
+    // close instead of holding the drain for the whole grace period.
+    ctx.groups.shutdown().await;
     // In-flight requests finish first, then the background tasks, then the final flush.
     match kafka.await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!(error = %e, "kafka listener failed"),
         Err(e) => tracing::error!(error = %e, "kafka listener task ended abnormally"),
     }
-    ctx.groups.shutdown().await;
     drop(ctx);
     while let Some(joined) = tasks.join_next().await {
         if let Err(e) = joined {

@@ -5,8 +5,10 @@ use std::io::Write;
 
 use anyhow::{Context, bail};
 
-use crate::cli::TopicsCommand;
+use crate::cli::{TopicsArgs, TopicsCommand};
 use crate::config::WorkerConfig;
+use crate::kafka_client::admin::Client;
+use crate::kafka_client::consumer::{EARLIEST, LATEST, list_offset};
 
 fn parse_configs(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
     let mut map = BTreeMap::new();
@@ -19,10 +21,18 @@ fn parse_configs(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
     Ok(map)
 }
 
-pub fn run(cfg: &WorkerConfig, cmd: &TopicsCommand) -> anyhow::Result<()> {
+pub fn run(cfg: &WorkerConfig, args: &TopicsArgs) -> anyhow::Result<()> {
+    let cmd = &args.command;
     if let TopicsCommand::Create { configs, .. } = cmd {
-        // Bad flags are reported before the data directory is touched.
+        // Bad flags are reported before the data directory or the broker is touched.
         parse_configs(configs)?;
+    }
+    if let Some(bootstrap) = &args.bootstrap {
+        let client_cfg = super::client_config(bootstrap)?;
+        return super::block_on(async {
+            let mut client = Client::connect(client_cfg).await?;
+            run_remote(&mut client, cmd).await
+        });
     }
     let broker = super::open_broker(cfg)?;
     let mut out = std::io::stdout().lock();
@@ -105,5 +115,80 @@ fn describe(broker: &weir_broker::Broker, name: &str, out: &mut impl Write) -> a
             None => writeln!(out)?,
         }
     }
+    Ok(())
+}
+
+/// `--bootstrap`: the same verbs through CreateTopics, Metadata, DescribeConfigs,
+/// ListOffsets and DeleteTopics.
+async fn run_remote(client: &mut Client, cmd: &TopicsCommand) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        TopicsCommand::Create {
+            name,
+            partitions,
+            configs,
+            if_not_exists,
+        } => {
+            let map = parse_configs(configs)?;
+            if client
+                .create_topic(name, *partitions, &map, *if_not_exists)
+                .await?
+            {
+                writeln!(out, "Created topic {name}.")?;
+            }
+        }
+        TopicsCommand::List => {
+            let mut names: Vec<String> = client
+                .metadata(None, false)
+                .await?
+                .into_iter()
+                .flatten()
+                .map(|t| t.name)
+                .collect();
+            names.sort();
+            for t in names {
+                writeln!(out, "{t}")?;
+            }
+        }
+        TopicsCommand::Describe { names } => {
+            let wanted = (!names.is_empty()).then_some(names.as_slice());
+            let mut found = client
+                .metadata(wanted, false)
+                .await?
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()?;
+            found.sort_by(|a, b| a.name.cmp(&b.name));
+            for t in found {
+                let overrides: Vec<String> = client
+                    .topic_overrides(&t.name)
+                    .await?
+                    .into_iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                writeln!(
+                    out,
+                    "Topic: {}\tTopicId: {}\tPartitionCount: {}\tInternal: {}\tConfigs: {}",
+                    t.name,
+                    t.topic_id,
+                    t.partitions.len(),
+                    t.internal,
+                    overrides.join(",")
+                )?;
+                for (p, leader) in &t.partitions {
+                    let start = list_offset(client, *leader, &t.name, *p, EARLIEST).await?;
+                    let end = list_offset(client, *leader, &t.name, *p, LATEST).await?;
+                    writeln!(
+                        out,
+                        "\tPartition: {p}\tLeader: {leader}\tLogStartOffset: {start}\tHighWatermark: {end}"
+                    )?;
+                }
+            }
+        }
+        TopicsCommand::Delete { name } => {
+            client.delete_topic(name).await?;
+            writeln!(out, "Deleted topic {name}.")?;
+        }
+    }
+    out.flush()?;
     Ok(())
 }

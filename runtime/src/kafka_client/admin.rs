@@ -105,7 +105,9 @@ impl Client {
             let what = format!("Metadata for topic {name}");
             let leaderless = t.partitions.iter().find(|p| p.error_code != 0);
             let result = error::check(t.error_code, None, &what)
-                .and_then(|()| leaderless.map_or(Ok(()), |p| error::check(p.error_code, None, &what)))
+                .and_then(|()| {
+                    leaderless.map_or(Ok(()), |p| error::check(p.error_code, None, &what))
+                })
                 .map(|()| TopicMeta {
                     topic_id: t.topic_id.to_string(),
                     internal: t.is_internal,
@@ -131,7 +133,7 @@ impl Client {
                 let mut all = self.metadata(Some(&names), auto_create).await?;
                 match all.pop() {
                     Some(Ok(t)) if !t.partitions.is_empty() => Ok(t),
-                    Some(Ok(_)) => Err(error::check(5, None, &format!("Metadata for {name}"))?),
+                    Some(Ok(_)) => Err(KafkaError::new(5, format!("Metadata for {name}")).into()),
                     Some(Err(e)) if e.code == UNKNOWN_TOPIC_OR_PARTITION && !auto_create => {
                         bail!("unknown topic {name}")
                     }
@@ -141,7 +143,9 @@ impl Client {
             })
             .await;
         match found {
-            Err(e) if error::kafka_error(&e).is_some_and(|k| k.code == UNKNOWN_TOPIC_OR_PARTITION) => {
+            Err(e)
+                if error::kafka_error(&e).is_some_and(|k| k.code == UNKNOWN_TOPIC_OR_PARTITION) =>
+            {
                 bail!(
                     "unknown topic {name} (the broker did not create it): create it with `weir topics create {name} --bootstrap {}`",
                     self.cfg.bootstrap
@@ -215,7 +219,9 @@ impl Client {
         let request = DescribeConfigsRequest::default().with_resources(vec![
             DescribeConfigsResource::default()
                 .with_resource_type(RESOURCE_TOPIC)
-                .with_resource_name(StrBytes::from_string(name.to_string())),
+                .with_resource_name(StrBytes::from_string(name.to_string()))
+                // null: every key (the codec's default is an empty list: none).
+                .with_configuration_keys(None),
         ]);
         let (_, response) = self.bootstrap.send(&request).await?;
         let result = response
@@ -232,7 +238,11 @@ impl Client {
             .iter()
             .filter(|c| c.config_source == SOURCE_TOPIC_OVERRIDE)
             .map(|c| {
-                let value = c.value.as_ref().map(ToString::to_string).unwrap_or_default();
+                let value = c
+                    .value
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
                 (c.name.to_string(), value)
             })
             .collect())

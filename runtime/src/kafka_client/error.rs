@@ -28,11 +28,18 @@ pub struct KafkaError {
 }
 
 impl KafkaError {
+    pub fn new(code: i16, what: String) -> Self {
+        Self {
+            code,
+            what,
+            message: None,
+        }
+    }
+
     /// Whether trying again later can succeed (Kafka's own classification, except that a
     /// corrupt batch stays corrupt).
     pub fn retriable(&self) -> bool {
-        self.code != 2
-            && ResponseError::try_from_code(self.code).is_some_and(|e| e.is_retriable())
+        self.code != 2 && ResponseError::try_from_code(self.code).is_some_and(|e| e.is_retriable())
     }
 
     /// The coordinator moved or is not ready: find it again, then retry.

@@ -9,9 +9,11 @@
 //! broker) and the topic admin calls; [`producer`], [`consumer`] and [`group`] build on it.
 
 pub mod admin;
+pub mod assignor;
 pub mod consumer;
 pub mod error;
 pub mod group;
+pub mod offsets;
 pub mod producer;
 
 use std::collections::BTreeMap;
@@ -122,6 +124,11 @@ impl Connection {
         Ok(conn)
     }
 
+    /// Whether an earlier request failed midway (the connection must be replaced).
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
     pub fn addr(&self) -> &str {
         &self.addr
     }
@@ -138,7 +145,11 @@ impl Connection {
                 .round_trip::<ApiVersionsRequest>(&request, version, self.cfg.request_timeout)
                 .await?;
             let code = body.clone().try_get_i16().unwrap_or(-1);
-            let decode_as = if code == UNSUPPORTED_VERSION { 0 } else { version };
+            let decode_as = if code == UNSUPPORTED_VERSION {
+                0
+            } else {
+                version
+            };
             let response: ApiVersionsResponse = decode(&mut body, decode_as)?;
             if code == UNSUPPORTED_VERSION {
                 let theirs = response
@@ -257,14 +268,15 @@ fn api_key<R: Request>() -> anyhow::Result<ApiKey> {
 }
 
 /// Reads one size-prefixed frame, checking the size before allocating for it.
-async fn read_frame(
-    r: &mut BufReader<OwnedReadHalf>,
-    max: usize,
-) -> Result<Bytes, std::io::Error> {
+async fn read_frame(r: &mut BufReader<OwnedReadHalf>, max: usize) -> Result<Bytes, std::io::Error> {
     use std::io::{Error, ErrorKind};
     let size = r.read_i32().await?;
-    let size = usize::try_from(size)
-        .map_err(|_| Error::new(ErrorKind::InvalidData, format!("negative frame size {size}")))?;
+    let size = usize::try_from(size).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidData,
+            format!("negative frame size {size}"),
+        )
+    })?;
     if size > max {
         return Err(Error::new(
             ErrorKind::InvalidData,

@@ -14,6 +14,16 @@ use crate::topic::validate_topic_name;
 const INVALID_REPLICATION_FACTOR: i16 = 38;
 const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
 
+/// Every bad config override, in one message (Kafka reports one; naming all saves rounds).
+fn config_errors(ctx: &Context, configs: &BTreeMap<String, String>) -> Option<String> {
+    let errors = ctx.broker.validate_topic_configs(configs);
+    if errors.is_empty() {
+        return None;
+    }
+    let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    Some(all.join("; "))
+}
+
 pub async fn handle(ctx: &Context, req: Request) -> Answer {
     let request: CreateTopicsRequest = req.decode()?;
     let mut results = Vec::new();
@@ -52,13 +62,8 @@ pub async fn handle(ctx: &Context, req: Request) -> Answer {
                 INVALID_REPLICA_ASSIGNMENT,
                 "manual replica assignment is not supported by a single broker".to_string(),
             )
-        } else if let Some(e) = ctx
-            .broker
-            .validate_topic_configs(&configs)
-            .into_iter()
-            .next()
-        {
-            refused(errors::code(&e), e.to_string())
+        } else if let Some(message) = config_errors(ctx, &configs) {
+            refused(errors::INVALID_CONFIG, message)
         } else if request.validate_only {
             if ctx.broker.partition_count(&name).is_some() {
                 refused(

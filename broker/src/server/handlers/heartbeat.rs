@@ -1,11 +1,17 @@
-//! Placeholder until the group coordinator lands: the request is refused.
+//! Heartbeat: keeps a member's session alive; REBALANCE_IN_PROGRESS tells it to rejoin.
+
+use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
 use crate::server::Context;
-use crate::server::api::{Answer, ProtocolError, Request};
+use crate::server::api::{Answer, Request};
 
-pub async fn handle(_ctx: &Context, req: Request) -> Answer {
-    Err(ProtocolError::Unsupported {
-        api: req.api_key,
-        key: req.api_key as i16,
-    })
+pub async fn handle(ctx: &Context, req: Request) -> Answer {
+    let request: HeartbeatRequest = req.decode()?;
+    let error = ctx.groups.heartbeat(
+        request.group_id.as_str(),
+        request.member_id.as_str(),
+        request.group_instance_id.as_deref(),
+        request.generation_id,
+    );
+    req.respond(&HeartbeatResponse::default().with_error_code(error))
 }

@@ -13,6 +13,14 @@ use crate::groups::OFFSETS_TOPIC;
 use crate::server::api::{Answer, Request};
 use crate::server::{Context, errors};
 
+/// Kafka's AclOperation codes as a bit set: READ 3, WRITE 4, CREATE 5, DELETE 6, ALTER 7,
+/// DESCRIBE 8, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11.
+const TOPIC_OPERATIONS: i32 =
+    1 << 3 | 1 << 4 | 1 << 5 | 1 << 6 | 1 << 7 | 1 << 8 | 1 << 10 | 1 << 11;
+/// CREATE 5, ALTER 7, DESCRIBE 8, CLUSTER_ACTION 9, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11,
+/// IDEMPOTENT_WRITE 12.
+const CLUSTER_OPERATIONS: i32 = 1 << 5 | 1 << 7 | 1 << 8 | 1 << 9 | 1 << 10 | 1 << 11 | 1 << 12;
+
 pub async fn handle(ctx: &Context, req: Request) -> Answer {
     let request: MetadataRequest = req.decode()?;
     let names: Vec<String> = match &request.topics {
@@ -25,9 +33,21 @@ pub async fn handle(ctx: &Context, req: Request) -> Answer {
     };
     // v4+ says whether the client allows auto-creation; older versions always do.
     let allow_create = request.allow_auto_topic_creation || req.version < 4;
+    // Without an authorizer every operation is allowed; clients that ask (v8+) get the bits
+    // Kafka would send for a fully authorized principal rather than "not provided".
+    let topic_ops = (req.version >= 8 && request.include_topic_authorized_operations)
+        .then_some(TOPIC_OPERATIONS);
     let topics = names
         .iter()
-        .map(|name| topic(ctx, name, allow_create && ctx.config.auto_create_topics))
+        .map(|name| {
+            let t = topic(ctx, name, allow_create && ctx.config.auto_create_topics);
+            match topic_ops {
+                Some(ops) if t.error_code == errors::NONE => {
+                    t.with_topic_authorized_operations(ops)
+                }
+                _ => t,
+            }
+        })
         .collect();
     let broker = MetadataResponseBroker::default()
         .with_node_id(BrokerId(ctx.config.node_id))
@@ -39,6 +59,9 @@ pub async fn handle(ctx: &Context, req: Request) -> Answer {
         .with_topics(topics);
     if req.version >= 2 {
         response = response.with_cluster_id(Some(str_bytes(ctx.config.cluster_id.clone())));
+    }
+    if (8..=10).contains(&req.version) && request.include_cluster_authorized_operations {
+        response = response.with_cluster_authorized_operations(CLUSTER_OPERATIONS);
     }
     req.respond(&response)
 }
