@@ -442,3 +442,63 @@ async fn fetch_long_poll_is_woken_by_a_produce() {
     assert_eq!(p.records.as_ref().expect("records").len(), stored.len());
     let _ = server.stop.send(true);
 }
+
+#[tokio::test]
+async fn connection_limit_refuses_extra_connections_only() {
+    let config = ServerConfig {
+        max_connections: 2,
+        ..ServerConfig::default()
+    };
+    let server = start(config).await;
+    let mut first = connect(&server).await;
+    let second = connect(&server).await;
+    let _: ApiVersionsResponse = call(
+        &mut first,
+        ApiKey::ApiVersions,
+        3,
+        &ApiVersionsRequest::default(),
+    )
+    .await;
+    // The third connection is accepted by the kernel, then closed by the broker.
+    let mut third = connect(&server).await;
+    let _ = third
+        .write_all(&frame(
+            ApiKey::ApiVersions,
+            3,
+            7,
+            &ApiVersionsRequest::default(),
+        ))
+        .await;
+    assert!(
+        read_response(&mut third).await.is_none(),
+        "over max.connections"
+    );
+    // Existing connections keep working, and a freed slot is reusable.
+    let _: ApiVersionsResponse = call(
+        &mut first,
+        ApiKey::ApiVersions,
+        3,
+        &ApiVersionsRequest::default(),
+    )
+    .await;
+    drop(second);
+    let mut again = None;
+    for _ in 0..100 {
+        let mut s = connect(&server).await;
+        let sent = s
+            .write_all(&frame(
+                ApiKey::ApiVersions,
+                3,
+                7,
+                &ApiVersionsRequest::default(),
+            ))
+            .await;
+        if sent.is_ok() && read_response(&mut s).await.is_some() {
+            again = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(again.is_some(), "a slot frees up when a connection closes");
+    let _ = server.stop.send(true);
+}
