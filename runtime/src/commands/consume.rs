@@ -79,16 +79,7 @@ pub fn run(cfg: &WorkerConfig, args: &ConsumeArgs) -> anyhow::Result<()> {
     let Some(count) = broker.partition_count(topic) else {
         bail!("unknown topic {topic}");
     };
-    let partitions: Vec<i32> = match args.partition {
-        Some(p) if !(0..count).contains(&p) => {
-            bail!(
-                "--partition {p}: topic {topic} has partitions 0..{}",
-                count - 1
-            )
-        }
-        Some(p) => vec![p],
-        None => (0..count).collect(),
-    };
+    let partitions = selected_partitions(args, topic, count)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let sep = args.key_separator.as_bytes();
     let mut printed = 0u64;
@@ -124,4 +115,22 @@ pub fn run(cfg: &WorkerConfig, args: &ConsumeArgs) -> anyhow::Result<()> {
     drop(out);
     broker.close()?;
     Ok(())
+}
+
+/// The partitions `--partition` selects (all of them without it), checked against `count`.
+pub(crate) fn selected_partitions(
+    args: &ConsumeArgs,
+    topic: &str,
+    count: i32,
+) -> anyhow::Result<Vec<i32>> {
+    Ok(match args.partition {
+        Some(p) if !(0..count).contains(&p) => {
+            bail!(
+                "--partition {p}: topic {topic} has partitions 0..{}",
+                count - 1
+            )
+        }
+        Some(p) => vec![p],
+        None => (0..count).collect(),
+    })
 }

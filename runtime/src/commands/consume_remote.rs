@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 use super::consume::{parse_offset, starts_at_earliest, write_record};
 use crate::cli::ConsumeArgs;
@@ -111,16 +111,7 @@ pub async fn run(client_cfg: ClientConfig, args: &ConsumeArgs) -> anyhow::Result
             Some(m)
         }
         None => {
-            let partitions: Vec<i32> = match args.partition {
-                Some(p) if !(0..count).contains(&p) => {
-                    bail!(
-                        "--partition {p}: topic {topic} has partitions 0..{}",
-                        count - 1
-                    )
-                }
-                Some(p) => vec![p],
-                None => (0..count).collect(),
-            };
+            let partitions = super::consume::selected_partitions(args, topic, count)?;
             fetcher.assign(&starts(&mut client, args, &leaders, &partitions, &committed).await?);
             None
         }

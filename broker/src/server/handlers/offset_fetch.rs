@@ -48,6 +48,24 @@ fn lookup(ctx: &Context, group: &str, topics: Option<Vec<(String, Vec<i32>)>>) -
     }
 }
 
+/// Builds the response topics of either layout (v0-7 or v8+) from what was found.
+fn topics<P, T>(
+    found: Found,
+    partition: impl Fn(i32, i64, String, i16) -> P,
+    topic: impl Fn(String, Vec<P>) -> T,
+) -> Vec<T> {
+    found
+        .into_iter()
+        .map(|(name, rows)| {
+            let parts = rows
+                .into_iter()
+                .map(|(p, offset, metadata, code)| partition(p, offset, metadata, code))
+                .collect();
+            topic(name, parts)
+        })
+        .collect()
+}
+
 pub async fn handle(ctx: &Context, req: Request) -> Answer {
     let request: OffsetFetchRequest = req.decode()?;
     if req.version >= 8 {
@@ -55,31 +73,28 @@ pub async fn handle(ctx: &Context, req: Request) -> Answer {
             .groups
             .iter()
             .map(|g| {
-                let topics = g.topics.as_ref().map(|ts| {
+                let wanted = g.topics.as_ref().map(|ts| {
                     ts.iter()
                         .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
                         .collect()
                 });
-                let found = lookup(ctx, g.group_id.as_str(), topics);
-                let topics = found
-                    .into_iter()
-                    .map(|(topic, rows)| {
-                        let partitions = rows
-                            .into_iter()
-                            .map(|(p, offset, metadata, code)| {
-                                OffsetFetchResponsePartitions::default()
-                                    .with_partition_index(p)
-                                    .with_committed_offset(offset)
-                                    .with_committed_leader_epoch(-1)
-                                    .with_metadata(Some(str_bytes(metadata)))
-                                    .with_error_code(code)
-                            })
-                            .collect();
+                let found = lookup(ctx, g.group_id.as_str(), wanted);
+                let topics = topics(
+                    found,
+                    |p, offset, metadata, code| {
+                        OffsetFetchResponsePartitions::default()
+                            .with_partition_index(p)
+                            .with_committed_offset(offset)
+                            .with_committed_leader_epoch(-1)
+                            .with_metadata(Some(str_bytes(metadata)))
+                            .with_error_code(code)
+                    },
+                    |name, partitions| {
                         OffsetFetchResponseTopics::default()
-                            .with_name(topic_name(topic))
+                            .with_name(topic_name(name))
                             .with_partitions(partitions)
-                    })
-                    .collect();
+                    },
+                );
                 OffsetFetchResponseGroup::default()
                     .with_group_id(g.group_id.clone())
                     .with_topics(topics)
@@ -87,30 +102,27 @@ pub async fn handle(ctx: &Context, req: Request) -> Answer {
             .collect();
         return req.respond(&OffsetFetchResponse::default().with_groups(groups));
     }
-    let topics = request.topics.as_ref().map(|ts| {
+    let wanted = request.topics.as_ref().map(|ts| {
         ts.iter()
             .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
             .collect()
     });
-    let found = lookup(ctx, request.group_id.as_str(), topics);
-    let topics = found
-        .into_iter()
-        .map(|(topic, rows)| {
-            let partitions = rows
-                .into_iter()
-                .map(|(p, offset, metadata, code)| {
-                    OffsetFetchResponsePartition::default()
-                        .with_partition_index(p)
-                        .with_committed_offset(offset)
-                        .with_committed_leader_epoch(-1)
-                        .with_metadata(Some(str_bytes(metadata)))
-                        .with_error_code(code)
-                })
-                .collect();
+    let found = lookup(ctx, request.group_id.as_str(), wanted);
+    let topics = topics(
+        found,
+        |p, offset, metadata, code| {
+            OffsetFetchResponsePartition::default()
+                .with_partition_index(p)
+                .with_committed_offset(offset)
+                .with_committed_leader_epoch(-1)
+                .with_metadata(Some(str_bytes(metadata)))
+                .with_error_code(code)
+        },
+        |name, partitions| {
             OffsetFetchResponseTopic::default()
-                .with_name(topic_name(topic))
+                .with_name(topic_name(name))
                 .with_partitions(partitions)
-        })
-        .collect();
+        },
+    );
     req.respond(&OffsetFetchResponse::default().with_topics(topics))
 }
