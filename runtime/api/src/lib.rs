@@ -1,21 +1,42 @@
-//! weir's connector SDK: the one crate every connector depends on.
+//! weir's connector SDK: the one crate every connector, transform and converter depends on.
+//! A connector author reads only this crate.
 //!
-//! What lives here (filled by the worker-runtime issue and the connector issues):
-//! - **Data model**: Kafka Connect's `Schema` (types, optional, defaults, names, versions,
-//!   parameters, logical types such as `Decimal`, `Timestamp`, `Date`, `Time`), `Value` and
-//!   `Struct`, and `ConnectRecord` (topic, partition, key/value with schemas, timestamp,
-//!   headers; source partition and offset for source records; Kafka offset for sink records).
-//! - **Plugin traits**: `SourceConnector`/`SourceTask` (poll, commit, commit-record),
-//!   `SinkConnector`/`SinkTask` (put, flush, pre-commit offsets), `Transform`, `Predicate`,
-//!   `Converter` and `HeaderConverter`, each split by concern rather than one wide trait.
-//! - **Config metadata**: `ConfigDef` (keys, types, defaults, importance, docs,
-//!   validators) so the REST API can validate and describe every plugin's config, with every
-//!   error reported at once.
-//! - **Errors with retry meaning**: `ConnectorError` says retriable, fatal, or which records
-//!   of a batch failed; the worker alone applies retries, tolerance and the dead-letter queue.
+//! - **Data model** ([`schema`], [`value`]): Kafka Connect's `Schema` (int8..int64,
+//!   float32/64, boolean, string, bytes, array, map, struct; optional, default, name, version,
+//!   doc, parameters) with the logical types Decimal, Date, Time and Timestamp, and `Value` /
+//!   `Struct`.
+//! - **Records** ([`record`]): `ConnectRecord` (topic, partition, key/value with schemas,
+//!   timestamp, headers, source partition and offset, Kafka offset for sinks).
+//! - **Plugin traits** ([`connector`], [`transform`], [`converter`]): `Connector`,
+//!   `SourceTask` (poll, commit), `SinkTask` (put, flush up to offsets), `Transform`,
+//!   `Predicate`, `Converter`, split by concern.
+//! - **Config metadata** ([`config`]): `ConfigDef` (name, type, default, importance,
+//!   documentation, validators), used for validation with every error at once, for parsing,
+//!   and for the REST API's plugin config and validate endpoints. Secrets print `[hidden]`.
+//! - **Errors with retry meaning** ([`error`]): `ConnectorError` says retriable, fatal, or
+//!   which records of a batch failed; the worker alone applies `errors.retry.timeout`,
+//!   `errors.tolerance` and the dead-letter queue.
 //!
-//! It has few dependencies on purpose: connectors and WASM plugins build against it without
-//! pulling in the worker or the broker.
+//! Few dependencies on purpose: connectors and WASM plugins build against it without the
+//! worker or the broker.
+
+pub mod config;
+pub mod connector;
+pub mod converter;
+pub mod error;
+pub mod record;
+pub mod schema;
+pub mod transform;
+pub mod value;
+
+pub use config::{ConfigDef, ConfigMap, ConfigType, Importance, Secret};
+pub use connector::{Connector, ConnectorType, SinkTask, SourceTask};
+pub use converter::Converter;
+pub use error::{ConnectorError, DataError, Result};
+pub use record::{ConnectRecord, Header, Headers, SourcePosition, TopicPartition};
+pub use schema::{Field, Schema, SchemaBuilder, SchemaRef, SchemaType};
+pub use transform::{Predicate, Transform};
+pub use value::{Struct, Value};
 
 /// The version of the connector API, reported by `GET /connector-plugins`.
 pub const API_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,95 @@
+//! The plugin traits: connectors split work into task configs; tasks move the records.
+//!
+//! Methods that wait on the outside world are async and return a boxed future so the worker
+//! can hold any task as `Box<dyn SourceTask>` / `Box<dyn SinkTask>`. A task runs on its own
+//! named tokio task; `stop` is called between calls, never during one, so a sink always gets
+//! its final `flush` before its offsets are committed.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::config::{ConfigDef, ConfigMap};
+use crate::error::Result;
+use crate::record::{ConnectRecord, RecordMetadata, TopicPartition};
+
+/// A boxed future that can move between threads.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Source or sink, as the REST API reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectorType {
+    Source,
+    Sink,
+}
+
+impl ConnectorType {
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnectorType::Source => "source",
+            ConnectorType::Sink => "sink",
+        }
+    }
+}
+
+/// A connector: validates its config and splits the work into at most `max_tasks` task
+/// configs. It does no data movement itself.
+pub trait Connector: Send {
+    fn version(&self) -> &str;
+    fn kind(&self) -> ConnectorType;
+    /// Every key the connector accepts (the worker adds its own framework keys).
+    fn config_def(&self) -> ConfigDef;
+    /// Starts the connector with its full config (already validated against `config_def`).
+    fn start(&mut self, config: &ConfigMap) -> Result<()>;
+    /// Configs for up to `max_tasks` tasks.
+    fn task_configs(&self, max_tasks: usize) -> Result<Vec<ConfigMap>>;
+    fn stop(&mut self) -> Result<()>;
+}
+
+/// What a source task can ask of the worker.
+pub trait SourceTaskContext: Send + Sync {
+    /// The last committed offset of a source partition (`connect-offsets`).
+    fn committed_offset(
+        &self,
+        partition: &crate::record::SourceMap,
+    ) -> Option<crate::record::SourceMap>;
+}
+
+/// Reads from an external system and returns records with their source positions.
+pub trait SourceTask: Send {
+    fn start(&mut self, config: &ConfigMap, context: Box<dyn SourceTaskContext>) -> Result<()>;
+    /// The next records; an empty batch when there is nothing new (the task should then wait
+    /// a little inside `poll`, not spin).
+    fn poll(&mut self) -> BoxFuture<'_, Result<Vec<ConnectRecord>>>;
+    /// Called after the worker committed the offsets of every record polled so far.
+    fn commit(&mut self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+    /// Called once a record is durable in the log.
+    fn commit_record(&mut self, _record: &ConnectRecord, _metadata: RecordMetadata) {}
+    fn stop(&mut self) -> Result<()>;
+}
+
+/// Writes records to an external system.
+pub trait SinkTask: Send {
+    fn start(&mut self, config: &ConfigMap) -> Result<()>;
+    /// Partitions assigned to this task (after a rebalance or at start).
+    fn open(&mut self, _partitions: &[TopicPartition]) -> Result<()> {
+        Ok(())
+    }
+    fn close(&mut self, _partitions: &[TopicPartition]) -> Result<()> {
+        Ok(())
+    }
+    /// Delivers a batch; may buffer it until `flush`.
+    fn put(&mut self, records: Vec<ConnectRecord>) -> BoxFuture<'_, Result<()>>;
+    /// Makes everything `put` so far durable, up to `offsets` (next offset per partition).
+    fn flush(&mut self, offsets: &BTreeMap<TopicPartition, i64>) -> BoxFuture<'_, Result<()>>;
+    /// The offsets safe to commit; by default those just flushed.
+    fn pre_commit(
+        &mut self,
+        offsets: &BTreeMap<TopicPartition, i64>,
+    ) -> BTreeMap<TopicPartition, i64> {
+        offsets.clone()
+    }
+    fn stop(&mut self) -> Result<()>;
+}

@@ -1,0 +1,301 @@
+//! Kafka Connect schemas: the type of a key, a value or a field.
+//!
+//! A [`Schema`] is immutable and shared ([`SchemaRef`] is an `Arc`): every record of a table
+//! points at the same one. Logical types (Decimal, Date, Time, Timestamp) are schemas with a
+//! well-known name over a physical type, exactly as in Kafka Connect, so converters and
+//! sinks recognise them by name.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::value::Value;
+
+/// A shared, immutable schema.
+pub type SchemaRef = Arc<Schema>;
+
+/// The physical type of a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SchemaType {
+    Int8,
+    Int16,
+    Int32,
+    Int64,
+    Float32,
+    Float64,
+    Boolean,
+    String,
+    Bytes,
+    Array,
+    Map,
+    Struct,
+}
+
+impl SchemaType {
+    /// Kafka Connect's lower-case name (`Schema.Type.getName()`): `int32`, `float64`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            SchemaType::Int8 => "int8",
+            SchemaType::Int16 => "int16",
+            SchemaType::Int32 => "int32",
+            SchemaType::Int64 => "int64",
+            SchemaType::Float32 => "float32",
+            SchemaType::Float64 => "float64",
+            SchemaType::Boolean => "boolean",
+            SchemaType::String => "string",
+            SchemaType::Bytes => "bytes",
+            SchemaType::Array => "array",
+            SchemaType::Map => "map",
+            SchemaType::Struct => "struct",
+        }
+    }
+
+    /// Parses a name as [`SchemaType::name`] prints it (case-insensitive, as Connect's SMTs).
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "int8" => SchemaType::Int8,
+            "int16" => SchemaType::Int16,
+            "int32" => SchemaType::Int32,
+            "int64" => SchemaType::Int64,
+            "float32" => SchemaType::Float32,
+            "float64" => SchemaType::Float64,
+            "boolean" => SchemaType::Boolean,
+            "string" => SchemaType::String,
+            "bytes" => SchemaType::Bytes,
+            "array" => SchemaType::Array,
+            "map" => SchemaType::Map,
+            "struct" => SchemaType::Struct,
+            _ => return None,
+        })
+    }
+
+    pub fn is_primitive(self) -> bool {
+        !matches!(
+            self,
+            SchemaType::Array | SchemaType::Map | SchemaType::Struct
+        )
+    }
+}
+
+impl fmt::Display for SchemaType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A field of a struct schema.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    pub name: String,
+    pub index: usize,
+    pub schema: SchemaRef,
+}
+
+/// The type of a value: physical type, optionality, default, name and version, and the
+/// element, key/value or field schemas of arrays, maps and structs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schema {
+    pub kind: SchemaType,
+    pub optional: bool,
+    pub default: Option<Value>,
+    pub name: Option<String>,
+    pub version: Option<i32>,
+    pub doc: Option<String>,
+    pub parameters: BTreeMap<String, String>,
+    /// Struct fields, in order.
+    pub fields: Vec<Field>,
+    /// Map keys.
+    pub key_schema: Option<SchemaRef>,
+    /// Array elements and map values.
+    pub value_schema: Option<SchemaRef>,
+}
+
+impl Schema {
+    /// A schema of `kind` with nothing else set (required, unnamed).
+    pub fn of(kind: SchemaType) -> Self {
+        Self {
+            kind,
+            optional: false,
+            default: None,
+            name: None,
+            version: None,
+            doc: None,
+            parameters: BTreeMap::new(),
+            fields: Vec::new(),
+            key_schema: None,
+            value_schema: None,
+        }
+    }
+
+    /// The field called `name`, for struct schemas.
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// Whether this schema is the logical type called `name`.
+    pub fn is_logical(&self, name: &str) -> bool {
+        self.name.as_deref() == Some(name)
+    }
+}
+
+/// Builds schemas the way Connect's `SchemaBuilder` does.
+#[derive(Debug, Clone)]
+pub struct SchemaBuilder {
+    schema: Schema,
+}
+
+macro_rules! primitive {
+    ($($fn:ident => $kind:ident),* $(,)?) => {
+        $(
+            #[doc = concat!("A required `", stringify!($fn), "` schema builder.")]
+            pub fn $fn() -> Self {
+                Self { schema: Schema::of(SchemaType::$kind) }
+            }
+        )*
+    };
+}
+
+impl SchemaBuilder {
+    primitive! {
+        int8 => Int8, int16 => Int16, int32 => Int32, int64 => Int64,
+        float32 => Float32, float64 => Float64, boolean => Boolean,
+        string => String, bytes => Bytes,
+    }
+
+    pub fn structure() -> Self {
+        Self {
+            schema: Schema::of(SchemaType::Struct),
+        }
+    }
+
+    pub fn array(elements: SchemaRef) -> Self {
+        let mut schema = Schema::of(SchemaType::Array);
+        schema.value_schema = Some(elements);
+        Self { schema }
+    }
+
+    pub fn map(keys: SchemaRef, values: SchemaRef) -> Self {
+        let mut schema = Schema::of(SchemaType::Map);
+        schema.key_schema = Some(keys);
+        schema.value_schema = Some(values);
+        Self { schema }
+    }
+
+    /// Starts from an existing schema (to rename it, make it optional, ...).
+    pub fn from_schema(schema: &Schema) -> Self {
+        Self {
+            schema: schema.clone(),
+        }
+    }
+
+    pub fn optional(mut self) -> Self {
+        self.schema.optional = true;
+        self
+    }
+    pub fn required(mut self) -> Self {
+        self.schema.optional = false;
+        self
+    }
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.schema.name = Some(name.into());
+        self
+    }
+    pub fn version(mut self, version: i32) -> Self {
+        self.schema.version = Some(version);
+        self
+    }
+    pub fn doc(mut self, doc: impl Into<String>) -> Self {
+        self.schema.doc = Some(doc.into());
+        self
+    }
+    pub fn default_value(mut self, value: Value) -> Self {
+        self.schema.default = Some(value);
+        self
+    }
+    pub fn parameter(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.schema.parameters.insert(key.into(), value.into());
+        self
+    }
+    /// Appends a struct field.
+    pub fn field(mut self, name: impl Into<String>, schema: SchemaRef) -> Self {
+        let index = self.schema.fields.len();
+        self.schema.fields.push(Field {
+            name: name.into(),
+            index,
+            schema,
+        });
+        self
+    }
+
+    pub fn build(self) -> SchemaRef {
+        Arc::new(self.schema)
+    }
+}
+
+/// The logical types of `org.apache.kafka.connect.data`.
+pub mod logical {
+    use super::{SchemaBuilder, SchemaRef};
+
+    /// Arbitrary-precision decimal: bytes holding the big-endian two's-complement unscaled
+    /// value; the `scale` parameter says where the point is.
+    pub const DECIMAL: &str = "org.apache.kafka.connect.data.Decimal";
+    pub const DECIMAL_SCALE: &str = "scale";
+    /// Days since the Unix epoch, as int32.
+    pub const DATE: &str = "org.apache.kafka.connect.data.Date";
+    /// Milliseconds since midnight, as int32.
+    pub const TIME: &str = "org.apache.kafka.connect.data.Time";
+    /// Milliseconds since the Unix epoch, as int64.
+    pub const TIMESTAMP: &str = "org.apache.kafka.connect.data.Timestamp";
+
+    pub fn decimal(scale: u32) -> SchemaBuilder {
+        SchemaBuilder::bytes()
+            .name(DECIMAL)
+            .version(1)
+            .parameter(DECIMAL_SCALE, scale.to_string())
+    }
+    pub fn date() -> SchemaBuilder {
+        SchemaBuilder::int32().name(DATE).version(1)
+    }
+    pub fn time() -> SchemaBuilder {
+        SchemaBuilder::int32().name(TIME).version(1)
+    }
+    pub fn timestamp() -> SchemaBuilder {
+        SchemaBuilder::int64().name(TIMESTAMP).version(1)
+    }
+
+    /// The scale of a Decimal schema, if it is one.
+    pub fn decimal_scale(schema: &SchemaRef) -> Option<i32> {
+        if !schema.is_logical(DECIMAL) {
+            return None;
+        }
+        schema.parameters.get(DECIMAL_SCALE)?.parse().ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_builds_structs_with_indexed_fields() {
+        let s = SchemaBuilder::structure()
+            .name("server1.inventory.customers.Value")
+            .field("id", SchemaBuilder::int32().build())
+            .field("email", SchemaBuilder::string().optional().build())
+            .optional()
+            .build();
+        assert_eq!(s.kind, SchemaType::Struct);
+        assert!(s.optional);
+        assert_eq!(s.field("email").map(|f| f.index), Some(1));
+        assert!(s.field("email").is_some_and(|f| f.schema.optional));
+    }
+
+    #[test]
+    fn logical_types_carry_connect_names() {
+        let d = logical::decimal(2).build();
+        assert_eq!(d.kind, SchemaType::Bytes);
+        assert_eq!(logical::decimal_scale(&d), Some(2));
+        assert!(logical::timestamp().build().is_logical(logical::TIMESTAMP));
+        assert_eq!(SchemaType::parse("FLOAT64"), Some(SchemaType::Float64));
+    }
+}
