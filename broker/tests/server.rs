@@ -1,6 +1,6 @@
 //! The Kafka protocol server over real TCP: framing limits, malformed input, error codes,
 //! acks=0, idempotent producers and the fetch long poll. (Real Kafka clients are exercised
-//! end to end in `tests/tests/kafka_clients.rs`.)
+//! end to end in `tests/tests/kafka_clients/`.)
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
