@@ -16,5 +16,7 @@ pub mod bench;
 pub mod cli;
 mod commands;
 pub mod config;
+pub mod config_providers;
 pub mod kafka_client;
 pub mod partitioner;
+pub mod plugins;
