@@ -17,6 +17,8 @@ pub mod cli;
 mod commands;
 pub mod config;
 pub mod config_providers;
+pub mod converters;
 pub mod kafka_client;
 pub mod partitioner;
 pub mod plugins;
+pub mod transforms;

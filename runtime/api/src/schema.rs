@@ -5,7 +5,6 @@
 //! well-known name over a physical type, exactly as in Kafka Connect, so converters and
 //! sinks recognise them by name.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -83,6 +82,44 @@ impl fmt::Display for SchemaType {
     }
 }
 
+/// Schema parameters in insertion order, as Kafka keeps them (a `LinkedHashMap`): the
+/// order shows in the JSON a converter writes, so it is part of the bytes on the topic.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Parameters(Vec<(String, String)>);
+
+impl Parameters {
+    pub fn get(&self, key: &str) -> Option<&String> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+    /// Sets `key`; a key set again keeps its first position, as in a `LinkedHashMap`.
+    pub fn insert(&mut self, key: String, value: String) {
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some(entry) => entry.1 = value,
+            None => self.0.push((key, value)),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl<'a> IntoIterator for &'a Parameters {
+    type Item = (&'a String, &'a String);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, String)>,
+        fn(&'a (String, String)) -> (&'a String, &'a String),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
 /// A field of a struct schema.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Field {
@@ -101,7 +138,7 @@ pub struct Schema {
     pub name: Option<String>,
     pub version: Option<i32>,
     pub doc: Option<String>,
-    pub parameters: BTreeMap<String, String>,
+    pub parameters: Parameters,
     /// Struct fields, in order.
     pub fields: Vec<Field>,
     /// Map keys.
@@ -120,7 +157,7 @@ impl Schema {
             name: None,
             version: None,
             doc: None,
-            parameters: BTreeMap::new(),
+            parameters: Parameters::default(),
             fields: Vec::new(),
             key_schema: None,
             value_schema: None,
@@ -288,6 +325,29 @@ mod tests {
         assert!(s.optional);
         assert_eq!(s.field("email").map(|f| f.index), Some(1));
         assert!(s.field("email").is_some_and(|f| f.schema.optional));
+    }
+
+    #[test]
+    fn parameters_keep_insertion_order() {
+        let s = SchemaBuilder::string()
+            .parameter("__debezium.source.column.type", "VARCHAR")
+            .parameter("__debezium.source.column.length", "255")
+            .parameter("__debezium.source.column.type", "TEXT")
+            .build();
+        let keys: Vec<&str> = s.parameters.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "__debezium.source.column.type",
+                "__debezium.source.column.length"
+            ]
+        );
+        assert_eq!(
+            s.parameters
+                .get("__debezium.source.column.type")
+                .map(String::as_str),
+            Some("TEXT")
+        );
     }
 
     #[test]

@@ -231,8 +231,8 @@ impl Transform for Cast {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use weir_connect_api::schema::logical;
     use crate::transforms::util::testing::*;
+    use weir_connect_api::schema::logical;
 
     #[test]
     fn spec_errors_match_kafka() {
