@@ -165,13 +165,7 @@ impl Transform for Cast {
                 Importance::High,
                 "List of fields and the type to cast them to of the form field1:type,field2:type to cast fields of Maps or Structs. A single type to cast the entire value. Valid types are int8, int16, int32, int64, float32, float64, boolean, and string.",
             )
-            .define(
-                "replace.null.with.default",
-                ConfigType::Boolean,
-                Some("true"),
-                Importance::Medium,
-                "Whether to replace fields that have a default value and that are null to the default value. When set to true, the default value is used, otherwise null is used.",
-            )
+            .merge(&util::replace_null_with_default_def())
     }
 
     fn configure(&mut self, config: &ConfigMap) -> Result<()> {

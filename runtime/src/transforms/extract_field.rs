@@ -89,13 +89,7 @@ impl Transform for ExtractField {
                 "Defines the version of the syntax to access fields. If set to `V1`, then the field paths are limited to access the elements at the root level of the struct or map. If set to `V2`, the syntax will support accessing nested elements. To access nested elements, dotted notation is used. If dots are already included in the field name, then backtick pairs can be used to wrap field names containing dots.",
             )
             .with_validator(Validator::OneOf(vec!["V1".into(), "V2".into()]))
-            .define(
-                "replace.null.with.default",
-                ConfigType::Boolean,
-                Some("true"),
-                Importance::Medium,
-                "Whether to replace fields that have a default value and that are null to the default value. When set to true, the default value is used, otherwise null is used.",
-            )
+            .merge(&util::replace_null_with_default_def())
     }
 
     fn configure(&mut self, config: &ConfigMap) -> Result<()> {

@@ -205,6 +205,17 @@ impl SchemaCache {
 }
 
 /// Parses a transform's config against its definition, every error at once.
+/// `replace.null.with.default`, shared by every SMT that reads fields (KIP-1040).
+pub fn replace_null_with_default_def() -> ConfigDef {
+    ConfigDef::new().define(
+        "replace.null.with.default",
+        weir_connect_api::ConfigType::Boolean,
+        Some("true"),
+        weir_connect_api::Importance::Medium,
+        "Whether to replace fields that have a default value and that are null to the default value. When set to true, the default value is used, otherwise null is used.",
+    )
+}
+
 pub fn parse(def: &ConfigDef, config: &ConfigMap) -> Result<ParsedConfig, ConnectorError> {
     def.parse(config).map_err(ConnectorError::Config)
 }

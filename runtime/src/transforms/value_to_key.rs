@@ -36,13 +36,7 @@ impl Transform for ValueToKey {
                 Importance::High,
                 "Field names on the record value to extract as the record key.",
             )
-            .define(
-                "replace.null.with.default",
-                ConfigType::Boolean,
-                Some("true"),
-                Importance::Medium,
-                "Whether to replace fields that have a default value and that are null to the default value. When set to true, the default value is used, otherwise null is used.",
-            )
+            .merge(&util::replace_null_with_default_def())
     }
 
     fn configure(&mut self, config: &ConfigMap) -> Result<()> {
