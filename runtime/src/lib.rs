@@ -22,3 +22,4 @@ pub mod kafka_client;
 pub mod partitioner;
 pub mod plugins;
 pub mod transforms;
+pub mod worker;

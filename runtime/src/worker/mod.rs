@@ -1,0 +1,6 @@
+//! The Kafka Connect worker. Today: the records it keeps in its internal topics
+//! ([`internal`]), in Kafka Connect's own key and value formats, so the worker's state is
+//! readable by the same tools and portable to a real Kafka cluster. The worker that runs
+//! connectors and tasks, and its REST API, build on these.
+
+pub mod internal;
