@@ -9,14 +9,6 @@ use weir_connect_api::{
 
 use super::util::{self, SchemaCache, Target};
 
-fn non_empty_list(config: &ConfigMap, key: &str, list: &[String]) -> Result<()> {
-    if list.is_empty() {
-        let raw = config.get(key).map_or("", |v| v.as_str());
-        return Err(util::invalid(key, raw, "Empty list"));
-    }
-    Ok(())
-}
-
 #[derive(Debug)]
 pub struct HeaderFrom {
     target: Target,
@@ -77,8 +69,8 @@ impl Transform for HeaderFrom {
         let c = util::parse(&self.config_def(), config)?;
         self.fields = c.list("fields").unwrap_or_default().to_vec();
         self.headers = c.list("headers").unwrap_or_default().to_vec();
-        non_empty_list(config, "fields", &self.fields)?;
-        non_empty_list(config, "headers", &self.headers)?;
+        util::non_empty_list(config, "fields", &self.fields)?;
+        util::non_empty_list(config, "headers", &self.headers)?;
         if self.fields.len() != self.headers.len() {
             return Err(weir_connect_api::ConnectorError::Config(vec![
                 weir_connect_api::config::ConfigError::new(
@@ -245,7 +237,7 @@ impl Transform for DropHeaders {
     fn configure(&mut self, config: &ConfigMap) -> Result<()> {
         let c = util::parse(&self.config_def(), config)?;
         self.headers = c.list("headers").unwrap_or_default().to_vec();
-        non_empty_list(config, "headers", &self.headers)
+        util::non_empty_list(config, "headers", &self.headers)
     }
 
     fn apply(&self, mut record: ConnectRecord) -> Result<Option<ConnectRecord>> {

@@ -118,10 +118,7 @@ impl Transform for MaskField {
     fn configure(&mut self, config: &ConfigMap) -> Result<()> {
         let c = util::parse(&self.config_def(), config)?;
         self.fields = c.list("fields").unwrap_or_default().to_vec();
-        if self.fields.is_empty() {
-            let raw = config.get("fields").map_or("", |v| v.as_str());
-            return Err(util::invalid("fields", raw, "Empty list"));
-        }
+        util::non_empty_list(config, "fields", &self.fields)?;
         self.replacement = match config.get("replacement") {
             Some(r) if r.trim().is_empty() => {
                 return Err(util::invalid("replacement", r, "String must be non-empty"));

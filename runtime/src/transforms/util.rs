@@ -216,6 +216,19 @@ pub fn replace_null_with_default_def() -> ConfigDef {
     )
 }
 
+/// Kafka's "Empty list" error for a required list key that was given no items.
+pub fn non_empty_list(
+    config: &ConfigMap,
+    key: &str,
+    list: &[String],
+) -> Result<(), ConnectorError> {
+    if list.is_empty() {
+        let raw = config.get(key).map_or("", |v| v.as_str());
+        return Err(invalid(key, raw, "Empty list"));
+    }
+    Ok(())
+}
+
 pub fn parse(def: &ConfigDef, config: &ConfigMap) -> Result<ParsedConfig, ConnectorError> {
     def.parse(config).map_err(ConnectorError::Config)
 }

@@ -42,10 +42,7 @@ impl Transform for ValueToKey {
     fn configure(&mut self, config: &ConfigMap) -> Result<()> {
         let c = util::parse(&self.config_def(), config)?;
         self.fields = c.list("fields").unwrap_or_default().to_vec();
-        if self.fields.is_empty() {
-            let raw = config.get("fields").map_or("", |v| v.as_str());
-            return Err(util::invalid("fields", raw, "Empty list"));
-        }
+        util::non_empty_list(config, "fields", &self.fields)?;
         self.replace_null_with_default = c.boolean("replace.null.with.default").unwrap_or(true);
         Ok(())
     }
