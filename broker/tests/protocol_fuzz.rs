@@ -39,8 +39,10 @@ fn fixture() -> Fixture {
     options.offsets_partitions = 1;
     let broker = Arc::new(Broker::open(options).expect("broker"));
     broker.create_topic("t", 2, BTreeMap::new()).expect("topic");
+    // A mutated Fetch may legitimately wait for data; cap that far below the hang limit.
     let config = ServerConfig {
         auto_create_topics: false,
+        fetch_max_wait: Duration::from_millis(100),
         ..ServerConfig::default()
     };
     let ctx = Arc::new(Context {

@@ -39,6 +39,9 @@ pub struct ServerConfig {
     pub num_partitions: i32,
     /// How long a closing server waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// The longest a Fetch may wait for data, whatever `max_wait_ms` the client asks (keeps
+    /// a misbehaving client from pinning a connection).
+    pub fetch_max_wait: Duration,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +56,7 @@ impl Default for ServerConfig {
             auto_create_topics: true,
             num_partitions: 1,
             shutdown_grace: Duration::from_secs(10),
+            fetch_max_wait: Duration::from_secs(30),
         }
     }
 }

@@ -10,14 +10,10 @@ use crate::error::Error;
 use crate::server::api::{Answer, Request};
 use crate::server::{Context, errors};
 
-/// The longest a fetch may wait, whatever the client asks (Kafka caps it by its request
-/// timeout; this keeps a misbehaving client from pinning a connection).
-const MAX_WAIT: Duration = Duration::from_secs(30);
-
 pub async fn handle(ctx: &Context, req: Request) -> Answer {
     let request: FetchRequest = req.decode()?;
-    let deadline =
-        Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64).min(MAX_WAIT);
+    let deadline = Instant::now()
+        + Duration::from_millis(request.max_wait_ms.max(0) as u64).min(ctx.config.fetch_max_wait);
     let min_bytes = request.min_bytes.max(0) as usize;
     let max_bytes = if request.max_bytes > 0 {
         request.max_bytes as usize
