@@ -633,6 +633,22 @@ impl Broker {
         self.write_offsets(group, keys)
     }
 
+    /// Deletes a group's commits for some topic-partitions (tombstones).
+    pub fn delete_offsets(&self, group: &str, partitions: &[(String, i32)]) -> Result<()> {
+        let keys = partitions
+            .iter()
+            .map(|(topic, partition)| {
+                let key = OffsetKey {
+                    group: group.to_string(),
+                    topic: topic.clone(),
+                    partition: *partition,
+                };
+                (key, None)
+            })
+            .collect();
+        self.write_offsets(group, keys)
+    }
+
     fn forget_topic_offsets(&self, topic: &str) -> Result<()> {
         let mut by_group: BTreeMap<String, Vec<(OffsetKey, Option<CommittedOffset>)>> =
             BTreeMap::new();

@@ -52,6 +52,9 @@ pub struct WorkerConfig {
     pub max_connections: usize,
     pub node_id: i32,
     pub group: weir_broker::coordinator::CoordinatorConfig,
+    /// The connector worker's keys (REST listener, converters, offset flushing, internal
+    /// topics).
+    pub worker: crate::worker::WorkerSettings,
 }
 
 impl Default for WorkerConfig {
@@ -71,6 +74,7 @@ impl Default for WorkerConfig {
             max_connections: 1000,
             node_id: 0,
             group: weir_broker::coordinator::CoordinatorConfig::default(),
+            worker: crate::worker::WorkerSettings::default(),
         }
     }
 }
@@ -186,8 +190,14 @@ impl WorkerConfig {
                 cfg.data_dir = PathBuf::from(d.trim());
             }
         }
+        match crate::worker::WorkerSettings::from_map(map) {
+            Ok(w) => cfg.worker = w,
+            Err(es) => errors.extend(es),
+        }
+        cfg.worker.default_partitions = cfg.num_partitions;
         for key in map.keys() {
             let known = WORKER_KEYS.contains(&key.as_str())
+                || crate::worker::WorkerSettings::knows(key)
                 || BROKER_DEFAULT_KEYS.iter().any(|(k, _)| k == key);
             if !known {
                 tracing::warn!(key = %key, "worker config key is not known to this version of weir; ignored");

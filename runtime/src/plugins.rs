@@ -2,13 +2,22 @@
 //! class name, its simple name, or the simple name without `Connector`, as Kafka Connect
 //! accepts) to a constructor. Third-party code comes in as WASM plugins, not here.
 
-use weir_connect_api::{Connector, ConnectorType};
+use weir_connect_api::{Connector, ConnectorType, SinkTask, SourceTask};
 
 /// A connector class weir can run.
 pub struct ConnectorPlugin {
     pub class: &'static str,
     pub kind: ConnectorType,
     pub new: fn() -> Box<dyn Connector>,
+    /// Kafka's `Connector.taskClass()`: what runs each task config.
+    pub task: TaskFactory,
+}
+
+/// Makes a connector's tasks.
+#[derive(Clone, Copy)]
+pub enum TaskFactory {
+    Source(fn() -> Box<dyn SourceTask>),
+    Sink(fn() -> Box<dyn SinkTask>),
 }
 
 pub static CONNECTORS: &[ConnectorPlugin] = &[
@@ -16,11 +25,13 @@ pub static CONNECTORS: &[ConnectorPlugin] = &[
         class: weir_connector_file::SOURCE_CLASS,
         kind: ConnectorType::Source,
         new: || Box::<weir_connector_file::FileStreamSourceConnector>::default(),
+        task: TaskFactory::Source(|| Box::<weir_connector_file::FileStreamSourceTask>::default()),
     },
     ConnectorPlugin {
         class: weir_connector_file::SINK_CLASS,
         kind: ConnectorType::Sink,
         new: || Box::<weir_connector_file::FileStreamSinkConnector>::default(),
+        task: TaskFactory::Sink(|| Box::<weir_connector_file::FileStreamSinkTask>::default()),
     },
 ];
 

@@ -1,8 +1,27 @@
-//! The Kafka Connect worker. Today: the records it keeps in its internal topics
-//! ([`internal`]), in Kafka Connect's own key and value formats, so the worker's state is
-//! readable by the same tools and portable to a real Kafka cluster, and the stores that
-//! write and replay them on the embedded broker ([`store`]). The worker that runs
-//! connectors and tasks, and its REST API, build on these.
+//! The Kafka Connect worker: hosts connectors and tasks and moves records between them and
+//! the log.
+//!
+//! - [`herder`]: the [`Worker`] every REST operation goes through: connector and task
+//!   lifecycle, target states, offsets, statuses.
+//! - [`model`]: the JSON shapes of Kafka Connect's REST API and the worker's errors.
+//! - [`settings`]: the worker keys of the worker config.
+//! - [`internal`] / [`store`]: the records of `connect-configs`, `connect-offsets` and
+//!   `connect-status`, in Kafka Connect's formats, and the stores that write and replay them
+//!   on the embedded broker.
+//! - [`metrics`]: per-task counters for `/metrics`.
 
+pub mod errors;
+pub mod herder;
 pub mod internal;
+pub mod metrics;
+pub mod model;
+mod offsets;
+pub mod settings;
+mod sink;
+mod source;
 pub mod store;
+pub mod task;
+pub mod validate;
+
+pub use herder::Worker;
+pub use settings::WorkerSettings;

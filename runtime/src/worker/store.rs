@@ -250,6 +250,11 @@ impl Stores {
         self.append(&self.topics.status, key, Some(status.encode()))
     }
 
+    /// Removes a status (a tombstone), for deleted connectors and tasks.
+    pub fn delete_status(&self, key: String) -> Result<(), StoreError> {
+        self.append(&self.topics.status, key, None)
+    }
+
     /// The latest status under every key.
     pub fn read_statuses(&self) -> Result<BTreeMap<String, Status>, StoreError> {
         let mut out = BTreeMap::new();

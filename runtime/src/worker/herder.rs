@@ -1,0 +1,971 @@
+//! The worker's public face (Kafka Connect calls it the herder): every REST operation on
+//! connectors, tasks, target states and offsets.
+//!
+//! Writes are serialized by one async lock and always go to `connect-configs` first, then
+//! to the running instances, so a worker killed at any point restarts into the last written
+//! state. Task loops run on their own tokio tasks ([`super::source`], [`super::sink`]) and
+//! report their state on the shared [`StatusBoard`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+use weir_broker::Broker;
+use weir_connect_api::{ConfigMap, Connector, ConnectorType};
+
+use super::internal::{ConfigRecord, TargetState};
+use super::metrics::{TaskMetrics, TaskMetricsSnapshot};
+use super::model::{
+    ConfigPatch, ConnectorInfo, ConnectorOffsets, ConnectorState, RestartRequest, StatusDoc,
+    TaskId, TaskInfo, TaskState, WorkerError,
+};
+use super::settings::WorkerSettings;
+use super::store::Stores;
+use super::task::{Control, InstanceState, StatusBoard, TaskEnv, state};
+use super::{offsets, validate};
+use crate::config_providers;
+use crate::plugins::{self, TaskFactory};
+
+type Result<T, E = WorkerError> = std::result::Result<T, E>;
+
+/// A task the worker runs.
+struct RunningTask {
+    control: watch::Sender<Control>,
+    join: JoinHandle<()>,
+    metrics: Arc<TaskMetrics>,
+    kind: ConnectorType,
+}
+
+/// One connector as this worker holds it.
+struct Entry {
+    /// As stored: placeholders unresolved.
+    config: ConfigMap,
+    target: TargetState,
+    /// The committed task configs, as stored.
+    task_configs: Vec<ConfigMap>,
+    instance: Option<Box<dyn Connector>>,
+    tasks: BTreeMap<u32, RunningTask>,
+    topics: Arc<Mutex<BTreeSet<String>>>,
+}
+
+impl Entry {
+    fn new(config: ConfigMap, target: TargetState) -> Self {
+        Self {
+            config,
+            target,
+            task_configs: Vec::new(),
+            instance: None,
+            tasks: BTreeMap::new(),
+            topics: Arc::default(),
+        }
+    }
+}
+
+/// The connector worker. Cheap to share (`Arc<Worker>`); every method is safe to call
+/// concurrently (writes are serialized inside).
+pub struct Worker {
+    broker: Arc<Broker>,
+    settings: Arc<WorkerSettings>,
+    stores: Arc<Stores>,
+    board: Arc<StatusBoard>,
+    entries: Mutex<BTreeMap<String, Entry>>,
+    ops: tokio::sync::Mutex<()>,
+    shutdown: watch::Sender<bool>,
+}
+
+fn kind_of(config: &ConfigMap) -> Option<ConnectorType> {
+    let class = config.get("connector.class")?;
+    plugins::connector(class).map(|p| p.kind)
+}
+
+fn kind_name(kind: Option<ConnectorType>) -> String {
+    kind.map_or("unknown", ConnectorType::name).to_string()
+}
+
+impl Worker {
+    /// Opens the internal topics, replays them and starts every connector and task.
+    pub async fn start(broker: Arc<Broker>, settings: WorkerSettings) -> Result<Arc<Self>> {
+        let b = Arc::clone(&broker);
+        let topics = settings.internal_topics.clone();
+        let (stores, state) = tokio::task::spawn_blocking(move || {
+            let stores = Stores::open(b, topics)?;
+            let state = stores.read_configs()?;
+            Ok::<_, super::store::StoreError>((stores, state))
+        })
+        .await
+        .map_err(|e| WorkerError::Internal(format!("the worker could not start: {e}")))??;
+        let stores = Arc::new(stores);
+        let board = Arc::new(StatusBoard::new(
+            Arc::clone(&stores),
+            settings.worker_id.clone(),
+        ));
+        let mut entries = BTreeMap::new();
+        for (name, config) in state.connectors {
+            let target = state
+                .targets
+                .get(&name)
+                .copied()
+                .unwrap_or(TargetState::Started);
+            let mut entry = Entry::new(config, target);
+            entry.task_configs = state.tasks.get(&name).cloned().unwrap_or_default();
+            entries.insert(name, entry);
+        }
+        let names: Vec<String> = entries.keys().cloned().collect();
+        let worker = Arc::new(Self {
+            broker,
+            settings: Arc::new(settings),
+            stores,
+            board,
+            entries: Mutex::new(entries),
+            ops: tokio::sync::Mutex::new(()),
+            shutdown: watch::channel(false).0,
+        });
+        let _guard = worker.ops.lock().await;
+        for name in names {
+            worker.board.set(&name, None, state::UNASSIGNED, None);
+            worker.start_connector(&name).await;
+        }
+        drop(_guard);
+        tracing::info!(connectors = worker.connectors().len(), "worker started");
+        Ok(worker)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `host:port` the REST API advertises (`worker_id` in statuses).
+    pub fn worker_id(&self) -> &str {
+        &self.settings.worker_id
+    }
+
+    pub fn settings(&self) -> &WorkerSettings {
+        &self.settings
+    }
+
+    /// The embedded broker's cluster id (`GET /`).
+    pub fn cluster_id(&self) -> String {
+        weir_broker::server::ServerConfig::default().cluster_id
+    }
+
+    /// Connector names, sorted.
+    pub fn connectors(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
+    fn exists(&self, name: &str) -> bool {
+        self.lock().contains_key(name)
+    }
+
+    /// `POST /connectors`: 409 when the name exists, 400 when the config is invalid.
+    pub async fn create_connector(
+        &self,
+        name: &str,
+        mut config: ConfigMap,
+        initial: Option<TargetState>,
+    ) -> Result<ConnectorInfo> {
+        let _guard = self.ops.lock().await;
+        check_name(name)?;
+        config
+            .entry("name".to_string())
+            .or_insert_with(|| name.to_string());
+        if self.exists(name) {
+            return Err(WorkerError::Conflict(format!(
+                "Connector {name} already exists"
+            )));
+        }
+        check_config(name, &config)?;
+        let target = initial.unwrap_or(TargetState::Started);
+        self.write_new(name, config, target).await?;
+        self.connector_info(name)
+    }
+
+    async fn write_new(&self, name: &str, config: ConfigMap, target: TargetState) -> Result<()> {
+        if target != TargetState::Started {
+            self.put_record(ConfigRecord::Target(name.to_string(), target))
+                .await?;
+        }
+        self.put_record(ConfigRecord::Connector(
+            name.to_string(),
+            Some(config.clone()),
+        ))
+        .await?;
+        self.lock()
+            .insert(name.to_string(), Entry::new(config, target));
+        tracing::info!(
+            connector = name,
+            target = target.name(),
+            "connector created"
+        );
+        self.board.set(name, None, state::UNASSIGNED, None);
+        self.start_connector(name).await;
+        Ok(())
+    }
+
+    /// `PUT /connectors/x/config`: create or update; `true` when created.
+    pub async fn put_connector_config(
+        &self,
+        name: &str,
+        mut config: ConfigMap,
+    ) -> Result<(ConnectorInfo, bool)> {
+        let _guard = self.ops.lock().await;
+        check_name(name)?;
+        config
+            .entry("name".to_string())
+            .or_insert_with(|| name.to_string());
+        check_config(name, &config)?;
+        if !self.exists(name) {
+            self.write_new(name, config, TargetState::Started).await?;
+            return Ok((self.connector_info(name)?, true));
+        }
+        self.update(name, config).await?;
+        Ok((self.connector_info(name)?, false))
+    }
+
+    async fn update(&self, name: &str, config: ConfigMap) -> Result<()> {
+        let unchanged = self.lock().get(name).is_some_and(|e| e.config == config);
+        if unchanged {
+            return Ok(());
+        }
+        self.put_record(ConfigRecord::Connector(
+            name.to_string(),
+            Some(config.clone()),
+        ))
+        .await?;
+        self.stop_connector(name).await;
+        if let Some(e) = self.lock().get_mut(name) {
+            e.config = config;
+        }
+        tracing::info!(connector = name, "connector config updated");
+        self.start_connector(name).await;
+        Ok(())
+    }
+
+    /// `PATCH /connectors/x/config`: `null` values remove keys.
+    pub async fn patch_connector_config(
+        &self,
+        name: &str,
+        patch: ConfigPatch,
+    ) -> Result<ConnectorInfo> {
+        let _guard = self.ops.lock().await;
+        let mut config = self.connector_config(name)?;
+        for (k, v) in patch {
+            match v {
+                Some(v) => config.insert(k, v),
+                None => config.remove(&k),
+            };
+        }
+        if config.get("name").is_some_and(|n| n != name) {
+            let given = config.get("name").cloned().unwrap_or_default();
+            return Err(WorkerError::BadRequest(format!(
+                "Connector name configuration ({given}) doesn't match connector name in the URL ({name})"
+            )));
+        }
+        config.insert("name".to_string(), name.to_string());
+        check_config(name, &config)?;
+        self.update(name, config).await?;
+        self.connector_info(name)
+    }
+
+    pub fn connector_info(&self, name: &str) -> Result<ConnectorInfo> {
+        let entries = self.lock();
+        let e = entries
+            .get(name)
+            .ok_or_else(|| WorkerError::connector_not_found(name))?;
+        Ok(ConnectorInfo {
+            name: name.to_string(),
+            config: e.config.clone(),
+            tasks: (0..e.task_configs.len() as u32)
+                .map(|task| TaskId {
+                    connector: name.to_string(),
+                    task,
+                })
+                .collect(),
+            kind: kind_name(kind_of(&e.config)),
+        })
+    }
+
+    /// The config as stored (placeholders unresolved).
+    pub fn connector_config(&self, name: &str) -> Result<ConfigMap> {
+        self.lock()
+            .get(name)
+            .map(|e| e.config.clone())
+            .ok_or_else(|| WorkerError::connector_not_found(name))
+    }
+
+    /// `DELETE /connectors/x`: stops everything and tombstones the config.
+    pub async fn delete_connector(&self, name: &str) -> Result<()> {
+        let _guard = self.ops.lock().await;
+        if !self.exists(name) {
+            return Err(WorkerError::connector_not_found(name));
+        }
+        self.put_record(ConfigRecord::Connector(name.to_string(), None))
+            .await?;
+        self.stop_connector(name).await;
+        self.lock().remove(name);
+        self.board.remove_connector(name);
+        tracing::info!(connector = name, "connector deleted");
+        Ok(())
+    }
+
+    /// 404 `No status found for connector x` when unknown.
+    pub fn connector_status(&self, name: &str) -> Result<StatusDoc> {
+        let (kind, task_count) = {
+            let entries = self.lock();
+            let e = entries.get(name).ok_or_else(|| {
+                WorkerError::NotFound(format!("No status found for connector {name}"))
+            })?;
+            (kind_of(&e.config), e.task_configs.len() as u32)
+        };
+        let c = self.instance_state(name, None);
+        let tasks = (0..task_count)
+            .map(|t| {
+                let s = self.instance_state(name, Some(t));
+                TaskState {
+                    id: t,
+                    state: s.state.to_string(),
+                    worker_id: self.worker_id().to_string(),
+                    trace: s.trace,
+                }
+            })
+            .collect();
+        Ok(StatusDoc {
+            name: name.to_string(),
+            connector: ConnectorState {
+                state: c.state.to_string(),
+                worker_id: self.worker_id().to_string(),
+                trace: c.trace,
+            },
+            tasks,
+            kind: kind_name(kind),
+        })
+    }
+
+    fn instance_state(&self, name: &str, task: Option<u32>) -> InstanceState {
+        self.board.get(name, task).unwrap_or(InstanceState {
+            state: state::UNASSIGNED,
+            trace: None,
+        })
+    }
+
+    pub fn task_configs(&self, name: &str) -> Result<Vec<TaskInfo>> {
+        let entries = self.lock();
+        let e = entries
+            .get(name)
+            .ok_or_else(|| WorkerError::connector_not_found(name))?;
+        Ok(e.task_configs
+            .iter()
+            .enumerate()
+            .map(|(i, config)| TaskInfo {
+                id: TaskId {
+                    connector: name.to_string(),
+                    task: i as u32,
+                },
+                config: config.clone(),
+            })
+            .collect())
+    }
+
+    /// 404 `No status found for task x-0` when unknown.
+    pub fn task_status(&self, name: &str, task: u32) -> Result<TaskState> {
+        let known = self
+            .lock()
+            .get(name)
+            .is_some_and(|e| (task as usize) < e.task_configs.len());
+        if !known {
+            return Err(WorkerError::NotFound(format!(
+                "No status found for task {name}-{task}"
+            )));
+        }
+        let s = self.instance_state(name, Some(task));
+        Ok(TaskState {
+            id: task,
+            state: s.state.to_string(),
+            worker_id: self.worker_id().to_string(),
+            trace: s.trace,
+        })
+    }
+
+    /// `POST /connectors/x/restart`: `None` for the legacy form (both flags false, 204),
+    /// otherwise the status with the restarted instances `RESTARTING` (202).
+    pub async fn restart_connector(
+        &self,
+        name: &str,
+        request: RestartRequest,
+    ) -> Result<Option<StatusDoc>> {
+        let _guard = self.ops.lock().await;
+        if !self.exists(name) {
+            return Err(WorkerError::connector_not_found(name));
+        }
+        let legacy = !request.include_tasks && !request.only_failed;
+        let before = self.connector_status(name)?;
+        let restart_connector = !request.only_failed || before.connector.state == state::FAILED;
+        let tasks: Vec<u32> = if request.include_tasks {
+            before
+                .tasks
+                .iter()
+                .filter(|t| !request.only_failed || t.state == state::FAILED)
+                .map(|t| t.id)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut plan = before;
+        if restart_connector {
+            plan.connector.state = state::RESTARTING.to_string();
+            plan.connector.trace = None;
+        }
+        for t in plan.tasks.iter_mut().filter(|t| tasks.contains(&t.id)) {
+            t.state = state::RESTARTING.to_string();
+            t.trace = None;
+        }
+        if restart_connector && tasks.len() == plan.tasks.len() && request.include_tasks {
+            // Everything restarts: the connector regenerates its tasks.
+            self.board.set(name, None, state::RESTARTING, None);
+            self.stop_connector(name).await;
+            self.start_connector(name).await;
+        } else {
+            if restart_connector {
+                self.board.set(name, None, state::RESTARTING, None);
+                self.restart_connector_instance(name).await;
+            }
+            for t in tasks {
+                self.board.set(name, Some(t), state::RESTARTING, None);
+                self.restart_one_task(name, t).await;
+            }
+        }
+        Ok(if legacy { None } else { Some(plan) })
+    }
+
+    pub async fn restart_task(&self, name: &str, task: u32) -> Result<()> {
+        let _guard = self.ops.lock().await;
+        let known = self
+            .lock()
+            .get(name)
+            .map(|e| (task as usize) < e.task_configs.len());
+        match known {
+            None => Err(WorkerError::connector_not_found(name)),
+            Some(false) => Err(WorkerError::NotFound(format!(
+                "Task {name}-{task} not found"
+            ))),
+            Some(true) => {
+                self.restart_one_task(name, task).await;
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn pause(&self, name: &str) -> Result<()> {
+        self.set_target(name, TargetState::Paused).await
+    }
+
+    pub async fn resume(&self, name: &str) -> Result<()> {
+        self.set_target(name, TargetState::Started).await
+    }
+
+    pub async fn stop(&self, name: &str) -> Result<()> {
+        self.set_target(name, TargetState::Stopped).await
+    }
+
+    async fn set_target(&self, name: &str, target: TargetState) -> Result<()> {
+        let _guard = self.ops.lock().await;
+        let previous = self
+            .lock()
+            .get(name)
+            .map(|e| e.target)
+            .ok_or_else(|| WorkerError::connector_not_found(name))?;
+        if previous == target {
+            return Ok(());
+        }
+        self.put_record(ConfigRecord::Target(name.to_string(), target))
+            .await?;
+        if let Some(e) = self.lock().get_mut(name) {
+            e.target = target;
+        }
+        tracing::info!(
+            connector = name,
+            target = target.name(),
+            "target state changed"
+        );
+        match (previous, target) {
+            (_, TargetState::Stopped) => {
+                self.stop_connector(name).await;
+                // Kafka Connect empties the task set of a stopped connector.
+                self.put_record(ConfigRecord::Commit(name.to_string(), 0))
+                    .await?;
+                if let Some(e) = self.lock().get_mut(name) {
+                    e.task_configs.clear();
+                }
+                self.board.remove_tasks(name, 0);
+                self.board.set(name, None, state::STOPPED, None);
+            }
+            (TargetState::Stopped, _) => self.start_connector(name).await,
+            (_, TargetState::Paused) => self.signal_tasks(name, Control::Pause, state::PAUSED),
+            (_, TargetState::Started) => self.signal_tasks(name, Control::Run, state::RUNNING),
+        }
+        Ok(())
+    }
+
+    /// Tells every task of a running connector to pause or run; the tasks report their
+    /// own state as they get there.
+    fn signal_tasks(&self, name: &str, control: Control, connector_state: &'static str) {
+        let entries = self.lock();
+        let Some(e) = entries.get(name) else { return };
+        let running = e.instance.is_some();
+        for t in e.tasks.values() {
+            t.control.send_replace(control);
+        }
+        drop(entries);
+        if running {
+            self.board.set(name, None, connector_state, None);
+        }
+    }
+
+    /// `GET /connectors/x/offsets`.
+    pub async fn offsets(&self, name: &str) -> Result<ConnectorOffsets> {
+        let config = self.connector_config(name)?;
+        offsets::read(&self.broker, &self.stores, name, kind_of(&config)).await
+    }
+
+    /// `PATCH /connectors/x/offsets`: 400 unless STOPPED; returns the message.
+    pub async fn alter_offsets(&self, name: &str, changes: ConnectorOffsets) -> Result<String> {
+        let _guard = self.ops.lock().await;
+        let kind = self.stopped_kind(name)?;
+        offsets::alter(&self.broker, &self.stores, name, kind, changes).await
+    }
+
+    /// `DELETE /connectors/x/offsets`: 400 unless STOPPED; returns the message.
+    pub async fn reset_offsets(&self, name: &str) -> Result<String> {
+        let _guard = self.ops.lock().await;
+        let kind = self.stopped_kind(name)?;
+        offsets::reset(&self.broker, &self.stores, name, kind).await
+    }
+
+    /// The connector's type, or the 400 Kafka Connect answers when it is not STOPPED.
+    fn stopped_kind(&self, name: &str) -> Result<Option<ConnectorType>> {
+        let entries = self.lock();
+        let e = entries
+            .get(name)
+            .ok_or_else(|| WorkerError::connector_not_found(name))?;
+        if e.target != TargetState::Stopped || !e.tasks.is_empty() {
+            return Err(WorkerError::BadRequest(format!(
+                "Connectors must be in the STOPPED state before their offsets can be modified. \
+                 This can be done for the specified connector by issuing a 'PUT' request to the \
+                 '/connectors/{name}/stop' endpoint"
+            )));
+        }
+        Ok(kind_of(&e.config))
+    }
+
+    /// `GET /connectors/x/topics`: topics the connector has used since the last reset.
+    pub fn active_topics(&self, name: &str) -> Result<Vec<String>> {
+        let entries = self.lock();
+        let e = entries
+            .get(name)
+            .ok_or_else(|| WorkerError::connector_not_found(name))?;
+        let topics = e.topics.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(topics.iter().cloned().collect())
+    }
+
+    /// `PUT /connectors/x/topics/reset`.
+    pub fn reset_active_topics(&self, name: &str) -> Result<()> {
+        let entries = self.lock();
+        let e = entries
+            .get(name)
+            .ok_or_else(|| WorkerError::connector_not_found(name))?;
+        e.topics.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        Ok(())
+    }
+
+    /// Counters of every running task, for `/metrics`.
+    pub fn metrics(&self) -> Vec<TaskMetricsSnapshot> {
+        let entries = self.lock();
+        let mut out = Vec::new();
+        for (name, e) in entries.iter() {
+            for (id, t) in &e.tasks {
+                out.push(t.metrics.snapshot(name, *id, t.kind.name()));
+            }
+        }
+        out
+    }
+
+    /// Stops every task: sinks get a final flush and commit, sources a final offset commit.
+    pub async fn shutdown(&self) {
+        let _guard = self.ops.lock().await;
+        self.shutdown.send_replace(true);
+        for name in self.connectors() {
+            self.stop_connector(&name).await;
+            // As Kafka Connect does when a worker leaves.
+            if self
+                .lock()
+                .get(&name)
+                .is_some_and(|e| e.target != TargetState::Stopped)
+            {
+                self.board.set(&name, None, state::UNASSIGNED, None);
+            }
+        }
+        tracing::info!("worker stopped every connector");
+    }
+
+    async fn put_record(&self, record: ConfigRecord) -> Result<()> {
+        let stores = Arc::clone(&self.stores);
+        tokio::task::spawn_blocking(move || stores.put_config(&record))
+            .await
+            .map_err(|e| WorkerError::Internal(format!("the config write failed: {e}")))??;
+        Ok(())
+    }
+
+    fn fail_connector(&self, name: &str, trace: String) {
+        tracing::error!(connector = name, "connector failed: {trace}");
+        self.board.set(name, None, state::FAILED, Some(trace));
+    }
+
+    /// Starts the connector object and its tasks per the target state; failures become
+    /// the FAILED state with a trace, never an error of the caller.
+    async fn start_connector(&self, name: &str) {
+        let Some((raw, target)) = self.lock().get(name).map(|e| (e.config.clone(), e.target))
+        else {
+            return;
+        };
+        if target == TargetState::Stopped {
+            self.board.remove_tasks(name, 0);
+            self.board.set(name, None, state::STOPPED, None);
+            return;
+        }
+        let resolved = match config_providers::resolve(&raw) {
+            Ok(r) => r,
+            Err(errors) => {
+                let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                return self.fail_connector(
+                    name,
+                    format!("cannot resolve config placeholders: {}", lines.join("; ")),
+                );
+            }
+        };
+        let class = raw.get("connector.class").cloned().unwrap_or_default();
+        let Some(plugin) = plugins::connector(&class) else {
+            return self.fail_connector(name, format!("unknown connector class {class}"));
+        };
+        let mut instance = (plugin.new)();
+        if let Err(e) = instance.start(&resolved) {
+            return self.fail_connector(name, super::task::trace_of(&e));
+        }
+        let max = raw
+            .get("tasks.max")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(1)
+            .max(1);
+        let configs = match instance.task_configs(max) {
+            Ok(c) => c,
+            Err(e) => return self.fail_connector(name, super::task::trace_of(&e)),
+        };
+        let enforce = raw.get("tasks.max.enforce").is_none_or(|v| v != "false");
+        if enforce && configs.len() > max {
+            return self.fail_connector(
+                name,
+                format!(
+                    "The connector {name} has generated {} tasks, which is greater than {max}, \
+                     the maximum number of tasks it is configured to create.",
+                    configs.len()
+                ),
+            );
+        }
+        let stored: Vec<ConfigMap> = configs
+            .iter()
+            .map(|c| unresolve(c, &raw, &resolved))
+            .collect();
+        let previous = self.lock().get(name).map(|e| e.task_configs.clone());
+        if previous.as_ref() != Some(&stored) {
+            for (i, c) in stored.iter().enumerate() {
+                if let Err(e) = self
+                    .put_record(ConfigRecord::Task(name.to_string(), i as u32, c.clone()))
+                    .await
+                {
+                    return self.fail_connector(name, e.to_string());
+                }
+            }
+            if let Err(e) = self
+                .put_record(ConfigRecord::Commit(name.to_string(), stored.len() as u32))
+                .await
+            {
+                return self.fail_connector(name, e.to_string());
+            }
+            self.board.remove_tasks(name, stored.len() as u32);
+        }
+        let topics = {
+            let mut entries = self.lock();
+            let Some(e) = entries.get_mut(name) else {
+                return;
+            };
+            e.task_configs = stored;
+            e.instance = Some(instance);
+            Arc::clone(&e.topics)
+        };
+        let connector_state = if target == TargetState::Paused {
+            state::PAUSED
+        } else {
+            state::RUNNING
+        };
+        self.board.set(name, None, connector_state, None);
+        let count = configs.len() as u32;
+        for (i, task_config) in configs.into_iter().enumerate() {
+            self.spawn_task(
+                name,
+                i as u32,
+                count,
+                &resolved,
+                task_config,
+                plugin.task,
+                target,
+                &topics,
+            );
+        }
+        tracing::info!(connector = name, tasks = count, "connector started");
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn spawn_task(
+        &self,
+        name: &str,
+        task: u32,
+        task_count: u32,
+        connector_config: &ConfigMap,
+        task_config: ConfigMap,
+        factory: TaskFactory,
+        target: TargetState,
+        topics: &Arc<Mutex<BTreeSet<String>>>,
+    ) {
+        let initial = if target == TargetState::Paused {
+            Control::Pause
+        } else {
+            Control::Run
+        };
+        let (control_tx, control_rx) = watch::channel(initial);
+        let metrics = Arc::new(TaskMetrics::default());
+        let env = TaskEnv {
+            connector: name.to_string(),
+            task,
+            task_count,
+            connector_config: connector_config.clone(),
+            task_config,
+            broker: Arc::clone(&self.broker),
+            stores: Arc::clone(&self.stores),
+            board: Arc::clone(&self.board),
+            metrics: Arc::clone(&metrics),
+            settings: Arc::clone(&self.settings),
+            topics: Arc::clone(topics),
+            control: control_rx,
+            shutdown: self.shutdown.subscribe(),
+        };
+        self.board.set(name, Some(task), state::UNASSIGNED, None);
+        let span = tracing::info_span!("task", id = %format!("{name}-{task}"));
+        let (join, kind) = match factory {
+            TaskFactory::Source(new) => (
+                tokio::spawn(super::source::run(env, new()).instrument(span)),
+                ConnectorType::Source,
+            ),
+            TaskFactory::Sink(new) => (
+                tokio::spawn(super::sink::run(env, new()).instrument(span)),
+                ConnectorType::Sink,
+            ),
+        };
+        if let Some(e) = self.lock().get_mut(name) {
+            e.tasks.insert(
+                task,
+                RunningTask {
+                    control: control_tx,
+                    join,
+                    metrics,
+                    kind,
+                },
+            );
+        }
+    }
+
+    /// Stops one task and waits for its final commit (up to the graceful timeout).
+    async fn stop_task(&self, name: &str, task: RunningTask) {
+        task.control.send_replace(Control::Stop);
+        let timeout = self.settings.task_shutdown_timeout;
+        let abort = task.join.abort_handle();
+        match tokio::time::timeout(timeout, task.join).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(connector = name, error = %e, "a task ended abnormally"),
+            Err(_) => {
+                tracing::error!(
+                    connector = name,
+                    ?timeout,
+                    "a task did not stop within task.shutdown.graceful.timeout.ms; abandoning it"
+                );
+                abort.abort();
+            }
+        }
+    }
+
+    /// Stops every task and the connector object.
+    async fn stop_connector(&self, name: &str) {
+        let (tasks, instance) = {
+            let mut entries = self.lock();
+            let Some(e) = entries.get_mut(name) else {
+                return;
+            };
+            (std::mem::take(&mut e.tasks), e.instance.take())
+        };
+        for (_, t) in tasks {
+            self.stop_task(name, t).await;
+        }
+        if let Some(mut i) = instance
+            && let Err(e) = i.stop()
+        {
+            tracing::warn!(connector = name, error = %e, "the connector's stop failed");
+        }
+    }
+
+    /// Restarts the connector object only (its tasks keep running).
+    async fn restart_connector_instance(&self, name: &str) {
+        let instance = self.lock().get_mut(name).and_then(|e| e.instance.take());
+        if let Some(mut i) = instance
+            && let Err(e) = i.stop()
+        {
+            tracing::warn!(connector = name, error = %e, "the connector's stop failed");
+        }
+        let running_tasks = self.lock().get(name).is_some_and(|e| !e.tasks.is_empty());
+        if running_tasks {
+            let Some((raw, target)) = self.lock().get(name).map(|e| (e.config.clone(), e.target))
+            else {
+                return;
+            };
+            let started = config_providers::resolve(&raw)
+                .map_err(|es| {
+                    es.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+                .and_then(|resolved| {
+                    let class = raw.get("connector.class").cloned().unwrap_or_default();
+                    let plugin = plugins::connector(&class)
+                        .ok_or_else(|| format!("unknown connector class {class}"))?;
+                    let mut i = (plugin.new)();
+                    i.start(&resolved).map_err(|e| super::task::trace_of(&e))?;
+                    Ok(i)
+                });
+            match started {
+                Ok(i) => {
+                    if let Some(e) = self.lock().get_mut(name) {
+                        e.instance = Some(i);
+                    }
+                    let s = if target == TargetState::Paused {
+                        state::PAUSED
+                    } else {
+                        state::RUNNING
+                    };
+                    self.board.set(name, None, s, None);
+                }
+                Err(trace) => self.fail_connector(name, trace),
+            }
+        } else {
+            self.stop_connector(name).await;
+            self.start_connector(name).await;
+        }
+    }
+
+    /// Stops one task and starts it again with its stored config.
+    async fn restart_one_task(&self, name: &str, task: u32) {
+        let running = self
+            .lock()
+            .get_mut(name)
+            .and_then(|e| e.tasks.remove(&task));
+        if let Some(t) = running {
+            self.stop_task(name, t).await;
+        }
+        let Some((raw, stored, target, topics)) = self.lock().get(name).map(|e| {
+            (
+                e.config.clone(),
+                e.task_configs.get(task as usize).cloned(),
+                e.target,
+                Arc::clone(&e.topics),
+            )
+        }) else {
+            return;
+        };
+        let Some(stored) = stored else { return };
+        let resolved = config_providers::resolve(&raw);
+        let task_config = config_providers::resolve(&stored);
+        let class = raw.get("connector.class").cloned().unwrap_or_default();
+        match (resolved, task_config, plugins::connector(&class)) {
+            (Ok(resolved), Ok(task_config), Some(plugin)) => {
+                let count = self
+                    .lock()
+                    .get(name)
+                    .map_or(1, |e| e.task_configs.len() as u32);
+                self.spawn_task(
+                    name,
+                    task,
+                    count,
+                    &resolved,
+                    task_config,
+                    plugin.task,
+                    target,
+                    &topics,
+                );
+            }
+            _ => self.board.set(
+                name,
+                Some(task),
+                state::FAILED,
+                Some("cannot restart the task: its connector's config no longer resolves".into()),
+            ),
+        }
+    }
+}
+
+/// Kafka Connect's name rules: not empty, no control characters.
+fn check_name(name: &str) -> Result<()> {
+    if name.trim().is_empty() {
+        return Err(WorkerError::BadRequest(
+            "Connector name cannot be empty".to_string(),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(WorkerError::BadRequest(format!(
+            "Connector name {name:?} must not contain ISO control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// The name in the config must match the URL's; the whole config must validate.
+fn check_config(name: &str, config: &ConfigMap) -> Result<()> {
+    if let Some(given) = config.get("name")
+        && given != name
+    {
+        return Err(WorkerError::BadRequest(format!(
+            "Connector name configuration ({given}) doesn't match connector name in the URL ({name})"
+        )));
+    }
+    let infos = validate::validate(config);
+    match validate::invalid_message(&infos) {
+        Some(message) => Err(WorkerError::BadRequest(message)),
+        None => Ok(()),
+    }
+}
+
+/// A task config as stored: values that came from resolving a placeholder get the
+/// placeholder back, so secrets never reach `connect-configs` or `GET .../tasks`.
+fn unresolve(task: &ConfigMap, raw: &ConfigMap, resolved: &ConfigMap) -> ConfigMap {
+    task.iter()
+        .map(|(k, v)| {
+            let placeholder = raw
+                .get(k)
+                .filter(|r| *r != v && resolved.get(k) == Some(v))
+                .cloned();
+            (k.clone(), placeholder.unwrap_or_else(|| v.clone()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+#[path = "herder_tests.rs"]
+mod tests;

@@ -1,0 +1,491 @@
+//! A sink task's loop: read the subscribed topics from the log as consumer group
+//! `connect-<name>` -> converters -> transforms -> `put`; every `offset.flush.interval.ms`
+//! (and at stop) `flush` up to the delivered offsets, then commit what `pre_commit` returns
+//! to the group. The connector's tasks split the matching partitions between them.
+//!
+//! A failed `flush` commits nothing and rewinds to the last commit, so the task sees those
+//! records again: at least once, never a gap.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use regex::Regex;
+use weir_broker::OffsetSpec;
+use weir_broker::batch;
+use weir_connect_api::{ConnectRecord, ConnectorError, SinkTask, TopicPartition};
+
+use super::errors::{ErrorConfig, ErrorHandler, RawRecord, Stage};
+use super::task::{Control, Converters, TaskEnv, connect_headers, state, trace_of, wait_control};
+use crate::transforms::TransformChain;
+
+/// Records handed to one `put` at most (Kafka's `max.poll.records` default).
+const MAX_BATCH: usize = 500;
+/// Bytes read from one partition per fetch.
+const FETCH_BYTES: usize = 1 << 20;
+/// How often the subscription is matched against the topics again.
+const REFRESH_EVERY: Duration = Duration::from_secs(1);
+
+/// Runs the task until told to stop or it fails; the final status is the caller's.
+pub async fn run(env: TaskEnv, task: Box<dyn SinkTask>) {
+    let name = format!("{}-{}", env.connector, env.task);
+    match SinkLoop::start(env.clone(), task) {
+        Ok(mut l) => {
+            let result = l.run().await;
+            // After a failure the task's buffered records are not flushed: they are read
+            // again from the last commit.
+            let finished = match &result {
+                Ok(()) => l.finish().await,
+                Err(_) => l.task.stop().map_err(|e| trace_of(&e)),
+            };
+            if let Err(trace) = result.and(finished) {
+                tracing::error!(task = %name, "sink task failed: {trace}");
+                env.report(state::FAILED, Some(trace));
+            }
+        }
+        Err(trace) => {
+            tracing::error!(task = %name, "sink task could not start: {trace}");
+            env.report(state::FAILED, Some(trace));
+        }
+    }
+}
+
+enum Subscription {
+    Topics(Vec<String>),
+    Pattern(Regex),
+}
+
+struct SinkLoop {
+    env: TaskEnv,
+    task: Box<dyn SinkTask>,
+    converters: Converters,
+    chain: TransformChain,
+    errors: ErrorHandler,
+    group: String,
+    subscription: Subscription,
+    /// `auto.offset.reset` (`consumer.override.auto.offset.reset`): start at the log start.
+    from_earliest: bool,
+    /// Next offset to read per assigned partition.
+    positions: BTreeMap<TopicPartition, i64>,
+    /// Offsets as last committed (where a failed flush rewinds to).
+    committed: BTreeMap<TopicPartition, i64>,
+    last_commit: Instant,
+    last_refresh: Option<Instant>,
+}
+
+impl SinkLoop {
+    fn start(env: TaskEnv, mut task: Box<dyn SinkTask>) -> Result<Self, String> {
+        let converters =
+            Converters::from_config(&env.connector_config, &env.settings.converter_props)?;
+        let chain = TransformChain::from_config(&env.connector_config).map_err(|es| {
+            let lines: Vec<String> = es.iter().map(ToString::to_string).collect();
+            format!("invalid transforms config: {}", lines.join("; "))
+        })?;
+        let error_config = ErrorConfig::from_config(&env.connector_config).map_err(|es| {
+            let lines: Vec<String> = es.iter().map(ToString::to_string).collect();
+            format!("invalid error handling config: {}", lines.join("; "))
+        })?;
+        let errors = ErrorHandler::new(
+            error_config,
+            &env.connector,
+            env.task,
+            Arc::clone(&env.broker),
+            Arc::clone(&env.metrics),
+            env.settings.default_partitions,
+        );
+        let subscription = subscription(&env.connector_config)?;
+        let from_earliest = !matches!(
+            env.connector_config
+                .get("consumer.override.auto.offset.reset")
+                .map(String::as_str),
+            Some("latest")
+        );
+        task.start(&env.task_config).map_err(|e| trace_of(&e))?;
+        if env.control() == Control::Run {
+            env.report(state::RUNNING, None);
+        }
+        Ok(Self {
+            group: format!("connect-{}", env.connector),
+            env,
+            task,
+            converters,
+            chain,
+            errors,
+            subscription,
+            from_earliest,
+            positions: BTreeMap::new(),
+            committed: BTreeMap::new(),
+            last_commit: Instant::now(),
+            last_refresh: None,
+        })
+    }
+
+    fn name(&self) -> String {
+        format!("{}-{}", self.env.connector, self.env.task)
+    }
+
+    async fn run(&mut self) -> Result<(), String> {
+        let mut control = self.env.control.clone();
+        let mut appends = self.env.broker.subscribe_appends();
+        loop {
+            let current = *control.borrow_and_update();
+            match current {
+                Control::Stop => return Ok(()),
+                Control::Pause => {
+                    self.env.report(state::PAUSED, None);
+                    loop {
+                        let current = *control.borrow_and_update();
+                        if current != Control::Pause {
+                            break;
+                        }
+                        self.commit_if_due().await;
+                        wait_control(&mut control, self.env.settings.offset_flush_interval).await;
+                    }
+                    if *control.borrow() == Control::Run {
+                        self.env.report(state::RUNNING, None);
+                    }
+                    continue;
+                }
+                Control::Run => {}
+            }
+            self.refresh_assignment()?;
+            appends.borrow_and_update();
+            let started = Instant::now();
+            let (batch, read) = self.read_batch().await?;
+            if !batch.is_empty() {
+                self.put(batch).await?;
+                self.env.metrics.observe_batch(started.elapsed());
+            }
+            self.update_lag();
+            self.commit_if_due().await;
+            if read == 0 {
+                // Nothing new: sleep until an append, a control change, or the next due
+                // commit or refresh.
+                let until_commit = self
+                    .env
+                    .settings
+                    .offset_flush_interval
+                    .saturating_sub(self.last_commit.elapsed());
+                let wait = until_commit.min(REFRESH_EVERY);
+                tokio::select! {
+                    _ = appends.changed() => {}
+                    _ = control.changed() => {}
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
+
+    /// Matches the subscription against the topics; this task takes every `task_count`-th
+    /// partition of the sorted list. New partitions start at the group's commit or at
+    /// `auto.offset.reset`.
+    fn refresh_assignment(&mut self) -> Result<(), String> {
+        if self
+            .last_refresh
+            .is_some_and(|t| t.elapsed() < REFRESH_EVERY)
+        {
+            return Ok(());
+        }
+        self.last_refresh = Some(Instant::now());
+        let broker = &self.env.broker;
+        let topics: Vec<String> = match &self.subscription {
+            Subscription::Topics(t) => t.clone(),
+            Subscription::Pattern(re) => broker
+                .topics()
+                .into_iter()
+                .filter(|t| re.is_match(t) && !t.starts_with("__"))
+                .collect(),
+        };
+        let mut all = Vec::new();
+        for topic in topics {
+            for partition in 0..broker.partition_count(&topic).unwrap_or(0) {
+                all.push(TopicPartition {
+                    topic: topic.clone(),
+                    partition,
+                });
+            }
+        }
+        all.sort();
+        let count = self.env.task_count.max(1) as usize;
+        let mine: Vec<TopicPartition> = all
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % count == self.env.task as usize)
+            .map(|(_, tp)| tp)
+            .collect();
+        let new: Vec<TopicPartition> = mine
+            .iter()
+            .filter(|tp| !self.positions.contains_key(tp))
+            .cloned()
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        for tp in &new {
+            let start = match broker.committed(&self.group, &tp.topic, tp.partition) {
+                Some(c) => c.offset,
+                None => {
+                    let spec = if self.from_earliest {
+                        OffsetSpec::Earliest
+                    } else {
+                        OffsetSpec::Latest
+                    };
+                    broker
+                        .list_offset(&tp.topic, tp.partition, spec)
+                        .map_err(|e| {
+                            format!(
+                                "cannot find where {}-{} starts: {e}",
+                                tp.topic, tp.partition
+                            )
+                        })?
+                        .map_or(0, |(o, _)| o)
+                }
+            };
+            self.positions.insert(tp.clone(), start);
+            self.committed.insert(tp.clone(), start);
+            self.env.note_topic(&tp.topic);
+        }
+        self.task.open(&new).map_err(|e| trace_of(&e))?;
+        Ok(())
+    }
+
+    /// Reads up to [`MAX_BATCH`] records and converts them; returns them and how many log
+    /// records were read (tolerated failures and dropped records included).
+    async fn read_batch(&mut self) -> Result<(Vec<ConnectRecord>, usize), String> {
+        let mut out = Vec::new();
+        let mut read = 0;
+        let tps: Vec<(TopicPartition, i64)> = self
+            .positions
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        for (tp, position) in tps {
+            if out.len() >= MAX_BATCH {
+                break;
+            }
+            let data = self
+                .env
+                .broker
+                .fetch(&tp.topic, tp.partition, position, FETCH_BYTES)
+                .map_err(|e| format!("cannot read {}-{}: {e}", tp.topic, tp.partition))?;
+            if data.records.is_empty() {
+                continue;
+            }
+            let records = batch::decode_records(data.records).map_err(|e| {
+                format!(
+                    "cannot decode {}-{} at offset {position}: {e}",
+                    tp.topic, tp.partition
+                )
+            })?;
+            let mut next = position;
+            let before = read;
+            for r in records.into_iter().filter(|r| r.offset >= position) {
+                if out.len() >= MAX_BATCH {
+                    break;
+                }
+                next = r.offset + 1;
+                read += 1;
+                let raw = RawRecord {
+                    topic: tp.topic.clone(),
+                    partition: tp.partition,
+                    offset: r.offset,
+                    timestamp: Some(r.timestamp),
+                    key: r.key,
+                    value: r.value,
+                    headers: r
+                        .headers
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect(),
+                };
+                if let Some(record) = self.convert(raw).await? {
+                    out.push(record);
+                }
+            }
+            self.env.metrics.add_in(read - before);
+            self.positions.insert(tp, next);
+        }
+        Ok((out, read))
+    }
+
+    async fn convert(&mut self, raw: RawRecord) -> Result<Option<ConnectRecord>, String> {
+        let shutdown = self.env.shutdown.clone();
+        let k = &self.converters.key;
+        let key = self
+            .errors
+            .run(Stage::KeyConverter, &k.class, &raw, &shutdown, || {
+                k.converter.to_connect(&raw.topic, raw.key.as_deref())
+            })
+            .await
+            .map_err(|f| f.to_string())?;
+        let Some((key_schema, key)) = key else {
+            return Ok(None);
+        };
+        let v = &self.converters.value;
+        let value = self
+            .errors
+            .run(Stage::ValueConverter, &v.class, &raw, &shutdown, || {
+                v.converter.to_connect(&raw.topic, raw.value.as_deref())
+            })
+            .await
+            .map_err(|f| f.to_string())?;
+        let Some((value_schema, value)) = value else {
+            return Ok(None);
+        };
+        let mut record = ConnectRecord::new(&raw.topic, key_schema, key, value_schema, value);
+        record.kafka_partition = Some(raw.partition);
+        record.kafka_offset = Some(raw.offset);
+        record.timestamp = raw.timestamp;
+        record.headers = connect_headers(&raw.headers);
+        let chain = &self.chain;
+        let transformed = self
+            .errors
+            .run(Stage::Transformation, "transforms", &raw, &shutdown, || {
+                chain.apply(record.clone())
+            })
+            .await
+            .map_err(|f| f.to_string())?;
+        Ok(transformed.flatten())
+    }
+
+    /// Hands a batch to the task. Retriable failures redeliver the same batch after a
+    /// backoff; records the task reports as failed go through the error handler.
+    async fn put(&mut self, batch: Vec<ConnectRecord>) -> Result<(), String> {
+        let mut delay = Duration::from_millis(300);
+        let mut control = self.env.control.clone();
+        loop {
+            match self.task.put(batch.clone()).await {
+                Ok(()) => {
+                    self.env.metrics.add_out(batch.len());
+                    return Ok(());
+                }
+                Err(ConnectorError::RecordsFailed(failures)) => {
+                    for f in &failures {
+                        let Some(r) = batch.get(f.index) else {
+                            continue;
+                        };
+                        let raw = RawRecord {
+                            topic: r.topic.clone(),
+                            partition: r.kafka_partition.unwrap_or(-1),
+                            offset: r.kafka_offset.unwrap_or(-1),
+                            timestamp: r.timestamp,
+                            key: None,
+                            value: None,
+                            headers: vec![],
+                        };
+                        let error = ConnectorError::fatal(f.reason.clone());
+                        self.errors
+                            .report(Stage::TaskPut, "put", &raw, &error)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
+                    self.env
+                        .metrics
+                        .add_out(batch.len().saturating_sub(failures.len()));
+                    return Ok(());
+                }
+                Err(e) if e.is_retriable() => {
+                    self.env.metrics.add_error();
+                    tracing::warn!(task = %self.name(), error = %e, ?delay, "put failed; redelivering the batch");
+                    if *self.env.shutdown.borrow() || *control.borrow() == Control::Stop {
+                        return Err(trace_of(&e));
+                    }
+                    wait_control(&mut control, delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+                Err(e) => return Err(trace_of(&e)),
+            }
+        }
+    }
+
+    fn update_lag(&self) {
+        let mut lag = 0u64;
+        for (tp, position) in &self.positions {
+            if let Ok((_, hw)) = self.env.broker.watermarks(&tp.topic, tp.partition) {
+                lag += (hw - position).max(0) as u64;
+            }
+        }
+        self.env.metrics.set_offset_lag(lag);
+    }
+
+    async fn commit_if_due(&mut self) {
+        if self.last_commit.elapsed() >= self.env.settings.offset_flush_interval {
+            self.commit().await;
+        }
+    }
+
+    /// `flush` up to the delivered positions, then commits what `pre_commit` allows.
+    async fn commit(&mut self) {
+        self.last_commit = Instant::now();
+        if self.positions == self.committed {
+            return;
+        }
+        let offsets = self.positions.clone();
+        if let Err(e) = self.task.flush(&offsets).await {
+            tracing::error!(task = %self.name(), error = %e,
+                "flush failed; rewinding to the last committed offsets");
+            self.positions = self.committed.clone();
+            return;
+        }
+        let allowed = self.task.pre_commit(&offsets);
+        let commits: Vec<(String, i32, i64, String)> = allowed
+            .iter()
+            .filter(|(tp, o)| self.committed.get(*tp) != Some(*o))
+            .map(|(tp, o)| (tp.topic.clone(), tp.partition, *o, String::new()))
+            .collect();
+        if commits.is_empty() {
+            return;
+        }
+        let broker = Arc::clone(&self.env.broker);
+        let group = self.group.clone();
+        let c = commits.clone();
+        match tokio::task::spawn_blocking(move || broker.commit_offsets(&group, &c)).await {
+            Ok(Ok(())) => {
+                for (topic, partition, offset, _) in commits {
+                    self.committed
+                        .insert(TopicPartition { topic, partition }, offset);
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::error!(task = %self.name(), error = %e, "cannot commit sink offsets")
+            }
+            Err(e) => tracing::error!(task = %self.name(), error = %e, "the commit task failed"),
+        }
+    }
+
+    /// The final flush and commit, `close` of the partitions, then `stop`.
+    async fn finish(&mut self) -> Result<(), String> {
+        self.commit().await;
+        let partitions: Vec<TopicPartition> = self.positions.keys().cloned().collect();
+        let closed = self.task.close(&partitions).map_err(|e| trace_of(&e));
+        let stopped = self.task.stop().map_err(|e| trace_of(&e));
+        closed.and(stopped)
+    }
+}
+
+/// `topics` (comma-separated) or `topics.regex`, exactly one.
+fn subscription(config: &weir_connect_api::ConfigMap) -> Result<Subscription, String> {
+    let topics = config
+        .get("topics")
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty());
+    let regex = config
+        .get("topics.regex")
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty());
+    match (topics, regex) {
+        (Some(t), None) => Ok(Subscription::Topics(
+            t.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        )),
+        (None, Some(r)) => Regex::new(&format!("^(?:{r})$"))
+            .map(Subscription::Pattern)
+            .map_err(|e| format!("topics.regex={r:?} is not a valid regular expression: {e}")),
+        (Some(_), Some(_)) => {
+            Err("topics and topics.regex are mutually exclusive options, but both are set.".into())
+        }
+        (None, None) => Err("Must configure one of topics or topics.regex".into()),
+    }
+}

@@ -1,0 +1,403 @@
+//! A source task's loop: poll -> transforms -> converters -> append to the log; once the log
+//! has the records, their source offsets are pending, and every `offset.flush.interval.ms`
+//! (and at stop) they are written to `connect-offsets` before the task's `commit`.
+//! Offsets never run ahead of the log: a worker killed at any point re-reads at most the
+//! records polled since the last offset commit.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::records::Compression;
+use weir_broker::batch::NewRecord;
+use weir_connect_api::record::{RecordMetadata, SourceMap};
+use weir_connect_api::{ConnectRecord, ConnectorError, SourceTask};
+
+use super::errors::{ErrorConfig, ErrorHandler, RawRecord, Stage};
+use super::task::{Control, Converters, TaskEnv, header_bytes, state, trace_of, wait_control};
+use crate::partitioner;
+use crate::transforms::TransformChain;
+
+/// Source offsets waiting for the next commit, by the partition's JSON text.
+type Pending = BTreeMap<String, (SourceMap, SourceMap)>;
+
+/// Where a converted record went: its topic, partition and index in that batch.
+type Slot = Option<(String, i32, usize)>;
+
+/// Answers `committed_offset` from `connect-offsets` as read when the task started.
+struct OffsetReader {
+    offsets: BTreeMap<String, SourceMap>,
+}
+
+impl weir_connect_api::connector::SourceTaskContext for OffsetReader {
+    fn committed_offset(&self, partition: &SourceMap) -> Option<SourceMap> {
+        let id = serde_json::Value::Object(partition.clone()).to_string();
+        self.offsets.get(&id).cloned()
+    }
+}
+
+/// Runs the task until told to stop or it fails; the final status is the caller's.
+pub async fn run(env: TaskEnv, task: Box<dyn SourceTask>) {
+    let name = format!("{}-{}", env.connector, env.task);
+    match SourceLoop::start(env.clone(), task) {
+        Ok(mut l) => {
+            let result = l.run().await;
+            let stopped = l.finish().await;
+            if let Err(trace) = result.and(stopped) {
+                tracing::error!(task = %name, "source task failed: {trace}");
+                env.report(state::FAILED, Some(trace));
+            }
+        }
+        Err(trace) => {
+            tracing::error!(task = %name, "source task could not start: {trace}");
+            env.report(state::FAILED, Some(trace));
+        }
+    }
+}
+
+struct SourceLoop {
+    env: TaskEnv,
+    task: Box<dyn SourceTask>,
+    converters: Converters,
+    chain: TransformChain,
+    errors: ErrorHandler,
+    pending: Pending,
+    last_commit: Instant,
+    /// For records without key and partition: Kafka's producer spreads them round-robin.
+    next_partition: i32,
+}
+
+impl SourceLoop {
+    fn start(env: TaskEnv, mut task: Box<dyn SourceTask>) -> Result<Self, String> {
+        let converters =
+            Converters::from_config(&env.connector_config, &env.settings.converter_props)?;
+        let chain = TransformChain::from_config(&env.connector_config)
+            .map_err(|es| join_errors("transforms", &es))?;
+        let error_config = ErrorConfig::from_config(&env.connector_config)
+            .map_err(|es| join_errors("error handling", &es))?;
+        let errors = ErrorHandler::new(
+            error_config,
+            &env.connector,
+            env.task,
+            Arc::clone(&env.broker),
+            Arc::clone(&env.metrics),
+            env.settings.default_partitions,
+        );
+        let offsets = env
+            .stores
+            .read_offsets(&env.connector)
+            .map_err(|e| format!("cannot read the connector's source offsets: {e}"))?;
+        task.start(&env.task_config, Box::new(OffsetReader { offsets }))
+            .map_err(|e| trace_of(&e))?;
+        if env.control() == Control::Run {
+            env.report(state::RUNNING, None);
+        }
+        Ok(Self {
+            env,
+            task,
+            converters,
+            chain,
+            errors,
+            pending: Pending::new(),
+            last_commit: Instant::now(),
+            next_partition: 0,
+        })
+    }
+
+    async fn run(&mut self) -> Result<(), String> {
+        let mut control = self.env.control.clone();
+        let mut retry_delay = Duration::from_millis(300);
+        loop {
+            let current = *control.borrow_and_update();
+            match current {
+                Control::Stop => return Ok(()),
+                Control::Pause => {
+                    self.env.report(state::PAUSED, None);
+                    loop {
+                        let current = *control.borrow_and_update();
+                        if current != Control::Pause {
+                            break;
+                        }
+                        self.commit_if_due().await?;
+                        wait_control(&mut control, self.env.settings.offset_flush_interval).await;
+                    }
+                    if *control.borrow() == Control::Run {
+                        self.env.report(state::RUNNING, None);
+                    }
+                    continue;
+                }
+                Control::Run => {}
+            }
+            let started = Instant::now();
+            let records = match self.task.poll().await {
+                Ok(r) => {
+                    retry_delay = Duration::from_millis(300);
+                    r
+                }
+                Err(e) if e.is_retriable() => {
+                    tracing::warn!(task = %self.name(), error = %e, "poll failed; retrying");
+                    self.env.metrics.add_error();
+                    wait_control(&mut control, retry_delay).await;
+                    retry_delay = (retry_delay * 2).min(Duration::from_secs(30));
+                    continue;
+                }
+                Err(e) => return Err(trace_of(&e)),
+            };
+            if !records.is_empty() {
+                self.env.metrics.add_in(records.len());
+                self.send(records).await?;
+                self.env.metrics.observe_batch(started.elapsed());
+            }
+            self.commit_if_due().await?;
+        }
+    }
+
+    fn name(&self) -> String {
+        format!("{}-{}", self.env.connector, self.env.task)
+    }
+
+    /// Transforms, converts and appends one polled batch; the records' source offsets
+    /// become pending once the log has them (filtered and tolerated records included).
+    async fn send(&mut self, records: Vec<ConnectRecord>) -> Result<(), String> {
+        let mut batches: BTreeMap<(String, i32), Vec<NewRecord>> = BTreeMap::new();
+        let mut placed: Vec<(ConnectRecord, Slot)> = Vec::new();
+        for record in records {
+            let out = self.convert(&record).await?;
+            let slot = match out {
+                Some((topic, partition, new)) => {
+                    let batch = batches.entry((topic.clone(), partition)).or_default();
+                    batch.push(new);
+                    Some((topic, partition, batch.len() - 1))
+                }
+                None => None,
+            };
+            placed.push((record, slot));
+        }
+        let mut acked: BTreeMap<(String, i32), i64> = BTreeMap::new();
+        for ((topic, partition), batch) in batches {
+            let broker = Arc::clone(&self.env.broker);
+            let t = topic.clone();
+            let appended = tokio::task::spawn_blocking(move || {
+                broker.append_records(&t, partition, &batch, Compression::None)
+            })
+            .await
+            .map_err(|e| format!("the append task failed: {e}"))?;
+            match appended {
+                Ok(info) => {
+                    acked.insert((topic, partition), info.base_offset);
+                }
+                Err(e) => {
+                    let error = ConnectorError::retriable(format!(
+                        "cannot append to {topic}-{partition}: {e}"
+                    ));
+                    let raw = RawRecord {
+                        topic: topic.clone(),
+                        partition,
+                        offset: -1,
+                        timestamp: None,
+                        key: None,
+                        value: None,
+                        headers: vec![],
+                    };
+                    self.errors
+                        .report(Stage::KafkaProduce, "weir.broker", &raw, &error)
+                        .await
+                        .map_err(|f| f.to_string())?;
+                }
+            }
+        }
+        let now = now_ms();
+        for (record, slot) in placed {
+            if let Some((topic, partition, index)) = slot
+                && let Some(base) = acked.get(&(topic, partition))
+            {
+                let metadata = RecordMetadata {
+                    partition,
+                    offset: base + index as i64,
+                    timestamp: record.timestamp.unwrap_or(now),
+                };
+                self.task.commit_record(&record, metadata);
+                self.env.metrics.add_out(1);
+            }
+            if let Some(position) = record.source {
+                let id = serde_json::Value::Object(position.partition.clone()).to_string();
+                self.pending
+                    .insert(id, (position.partition, position.offset));
+            }
+        }
+        self.env.metrics.set_offset_lag(self.pending.len() as u64);
+        Ok(())
+    }
+
+    /// One record through transforms and converters: `None` when a transform dropped it or
+    /// a tolerated error skipped it.
+    async fn convert(
+        &mut self,
+        record: &ConnectRecord,
+    ) -> Result<Option<(String, i32, NewRecord)>, String> {
+        let mut raw = RawRecord {
+            topic: record.topic.clone(),
+            partition: record.kafka_partition.unwrap_or(-1),
+            offset: -1,
+            timestamp: record.timestamp,
+            key: None,
+            value: None,
+            headers: vec![],
+        };
+        let chain = &self.chain;
+        let shutdown = self.env.shutdown.clone();
+        let transformed = self
+            .errors
+            .run(Stage::Transformation, "transforms", &raw, &shutdown, || {
+                chain.apply(record.clone())
+            })
+            .await
+            .map_err(|f| f.to_string())?;
+        let Some(Some(r)) = transformed else {
+            return Ok(None);
+        };
+        raw.topic = r.topic.clone();
+        let key_conv = &self.converters.key;
+        let key = self
+            .errors
+            .run(
+                Stage::KeyConverter,
+                &key_conv.class,
+                &raw,
+                &shutdown,
+                || {
+                    key_conv
+                        .converter
+                        .to_bytes(&r.topic, r.key_schema.as_ref(), &r.key)
+                },
+            )
+            .await
+            .map_err(|f| f.to_string())?;
+        let Some(key) = key else { return Ok(None) };
+        raw.key = key.clone();
+        let value_conv = &self.converters.value;
+        let value = self
+            .errors
+            .run(
+                Stage::ValueConverter,
+                &value_conv.class,
+                &raw,
+                &shutdown,
+                || {
+                    value_conv
+                        .converter
+                        .to_bytes(&r.topic, r.value_schema.as_ref(), &r.value)
+                },
+            )
+            .await
+            .map_err(|f| f.to_string())?;
+        let Some(value) = value else { return Ok(None) };
+        let headers: Vec<(String, Option<Bytes>)> = r
+            .headers
+            .iter()
+            .map(|h| (h.key.clone(), header_bytes(&h.value)))
+            .collect();
+        let partition = self.partition_for(&r.topic, r.kafka_partition, key.as_deref())?;
+        self.env.note_topic(&r.topic);
+        let new = NewRecord {
+            key,
+            value,
+            headers,
+            timestamp: r.timestamp.unwrap_or_else(now_ms),
+        };
+        Ok(Some((r.topic, partition, new)))
+    }
+
+    /// The record's partition: its own, else by key hash, else round-robin. Creates the
+    /// topic on first use with the worker's default partition count.
+    fn partition_for(
+        &mut self,
+        topic: &str,
+        wanted: Option<i32>,
+        key: Option<&[u8]>,
+    ) -> Result<i32, String> {
+        let partitions = match self.env.broker.partition_count(topic) {
+            Some(n) => n,
+            None => {
+                let n = self.env.settings.default_partitions;
+                match self.env.broker.create_topic(topic, n, BTreeMap::new()) {
+                    Ok(()) | Err(weir_broker::Error::TopicExists(_)) => {}
+                    Err(e) => return Err(format!("cannot create topic {topic}: {e}")),
+                }
+                self.env.broker.partition_count(topic).unwrap_or(n)
+            }
+        };
+        Ok(match (wanted, key) {
+            (Some(p), _) if (0..partitions).contains(&p) => p,
+            (Some(p), _) => {
+                return Err(format!(
+                    "a record asks for partition {p} of {topic}, which has {partitions}"
+                ));
+            }
+            (None, Some(k)) => partitioner::partition_for_key(k, partitions),
+            (None, None) => {
+                self.next_partition = (self.next_partition + 1) % partitions.max(1);
+                self.next_partition
+            }
+        })
+    }
+
+    async fn commit_if_due(&mut self) -> Result<(), String> {
+        if self.last_commit.elapsed() >= self.env.settings.offset_flush_interval {
+            self.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes pending offsets to `connect-offsets`, then calls the task's `commit`.
+    async fn commit(&mut self) -> Result<(), String> {
+        self.last_commit = Instant::now();
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let offsets: Vec<(SourceMap, Option<SourceMap>)> = self
+            .pending
+            .values()
+            .map(|(p, o)| (p.clone(), Some(o.clone())))
+            .collect();
+        let stores = Arc::clone(&self.env.stores);
+        let connector = self.env.connector.clone();
+        let written = tokio::task::spawn_blocking(move || stores.put_offsets(&connector, &offsets))
+            .await
+            .map_err(|e| format!("the offset commit task failed: {e}"))?;
+        match written {
+            Ok(()) => {
+                self.pending.clear();
+                self.env.metrics.set_offset_lag(0);
+                if let Err(e) = self.task.commit().await {
+                    tracing::warn!(task = %self.name(), error = %e, "the task's commit failed");
+                }
+                Ok(())
+            }
+            // Kept pending: the next commit tries again; the records are in the log.
+            Err(e) => {
+                tracing::error!(task = %self.name(), error = %e, "cannot commit source offsets");
+                Ok(())
+            }
+        }
+    }
+
+    /// The final offset commit and the task's `stop`.
+    async fn finish(&mut self) -> Result<(), String> {
+        let committed = self.commit().await;
+        let stopped = self.task.stop().map_err(|e| trace_of(&e));
+        committed.and(stopped)
+    }
+}
+
+fn join_errors(what: &str, errors: &[weir_connect_api::config::ConfigError]) -> String {
+    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    format!("invalid {what} config: {}", lines.join("; "))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

@@ -1,0 +1,283 @@
+//! What source and sink task loops share: the control signal from the herder, status
+//! reporting, converters built from worker + connector config, and header conversion.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use weir_broker::Broker;
+use weir_connect_api::{ConfigMap, Converter, Headers, Value};
+
+use super::internal::{self, Status};
+use super::metrics::TaskMetrics;
+use super::settings::WorkerSettings;
+use super::store::Stores;
+use crate::converters;
+
+/// What the herder wants a task to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Run,
+    Pause,
+    Stop,
+}
+
+/// Runtime states as the REST API and `connect-status` name them.
+pub mod state {
+    pub const UNASSIGNED: &str = "UNASSIGNED";
+    pub const RUNNING: &str = "RUNNING";
+    pub const PAUSED: &str = "PAUSED";
+    pub const FAILED: &str = "FAILED";
+    pub const RESTARTING: &str = "RESTARTING";
+    pub const STOPPED: &str = "STOPPED";
+}
+
+/// A connector's or task's current state and failure trace, as last reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceState {
+    pub state: &'static str,
+    pub trace: Option<String>,
+}
+
+/// Which instance a status belongs to: the connector (`None`) or one task.
+pub type InstanceKey = (String, Option<u32>);
+
+/// Every instance's state, shared by the herder and the task loops. Each change is also
+/// written to `connect-status`.
+pub struct StatusBoard {
+    states: Mutex<BTreeMap<InstanceKey, InstanceState>>,
+    stores: Arc<Stores>,
+    worker_id: String,
+}
+
+impl StatusBoard {
+    pub fn new(stores: Arc<Stores>, worker_id: String) -> Self {
+        Self {
+            states: Mutex::new(BTreeMap::new()),
+            stores,
+            worker_id,
+        }
+    }
+
+    pub fn worker_id(&self) -> &str {
+        &self.worker_id
+    }
+
+    /// Records a state; the `connect-status` write is best effort (logged on failure) since
+    /// statuses are rebuilt when the worker starts.
+    pub fn set(
+        &self,
+        connector: &str,
+        task: Option<u32>,
+        state: &'static str,
+        trace: Option<String>,
+    ) {
+        let key = match task {
+            None => internal::connector_status_key(connector),
+            Some(t) => internal::task_status_key(connector, t),
+        };
+        let status = Status {
+            state: state.to_string(),
+            trace: trace.clone(),
+            worker_id: self.worker_id.clone(),
+            generation: 1,
+        };
+        self.lock().insert(
+            (connector.to_string(), task),
+            InstanceState { state, trace },
+        );
+        if let Err(e) = self.stores.put_status(key, &status) {
+            tracing::warn!(connector, ?task, error = %e, "cannot record the status in the status topic");
+        }
+    }
+
+    pub fn get(&self, connector: &str, task: Option<u32>) -> Option<InstanceState> {
+        self.lock().get(&(connector.to_string(), task)).cloned()
+    }
+
+    /// Forgets the task statuses of `connector` from task `from` on (and writes tombstones).
+    pub fn remove_tasks(&self, connector: &str, from: u32) {
+        let gone: Vec<u32> = self
+            .lock()
+            .keys()
+            .filter(|(c, t)| c == connector && t.is_some_and(|t| t >= from))
+            .filter_map(|(_, t)| *t)
+            .collect();
+        for t in gone {
+            self.lock().remove(&(connector.to_string(), Some(t)));
+            if let Err(e) = self
+                .stores
+                .delete_status(internal::task_status_key(connector, t))
+            {
+                tracing::warn!(connector, task = t, error = %e, "cannot remove a task status");
+            }
+        }
+    }
+
+    /// Forgets every status of `connector`.
+    pub fn remove_connector(&self, connector: &str) {
+        self.remove_tasks(connector, 0);
+        self.lock().remove(&(connector.to_string(), None));
+        if let Err(e) = self
+            .stores
+            .delete_status(internal::connector_status_key(connector))
+        {
+            tracing::warn!(connector, error = %e, "cannot remove a connector status");
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<InstanceKey, InstanceState>> {
+        self.states.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Everything a task loop needs from the worker.
+#[derive(Clone)]
+pub struct TaskEnv {
+    pub connector: String,
+    pub task: u32,
+    /// How many tasks the connector runs (a sink splits partitions among them).
+    pub task_count: u32,
+    /// The connector's config with placeholders resolved.
+    pub connector_config: ConfigMap,
+    /// The task's own config (resolved).
+    pub task_config: ConfigMap,
+    pub broker: Arc<Broker>,
+    pub stores: Arc<Stores>,
+    pub board: Arc<StatusBoard>,
+    pub metrics: Arc<TaskMetrics>,
+    pub settings: Arc<WorkerSettings>,
+    /// Topics the connector used (`GET /connectors/x/topics`).
+    pub topics: Arc<Mutex<BTreeSet<String>>>,
+    pub control: watch::Receiver<Control>,
+    /// The worker is shutting down (cuts retries short).
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl TaskEnv {
+    pub fn report(&self, state: &'static str, trace: Option<String>) {
+        self.board
+            .set(&self.connector, Some(self.task), state, trace);
+    }
+
+    pub fn note_topic(&self, topic: &str) {
+        let mut topics = self.topics.lock().unwrap_or_else(|p| p.into_inner());
+        if !topics.contains(topic) {
+            topics.insert(topic.to_string());
+        }
+    }
+
+    /// The current control value.
+    pub fn control(&self) -> Control {
+        *self.control.borrow()
+    }
+}
+
+/// A configured converter and its class name (for error reports).
+pub struct NamedConverter {
+    pub class: String,
+    pub converter: Box<dyn Converter>,
+}
+
+/// The key and value converters of a connector: its own `key.converter` /
+/// `value.converter` (with their prefixed sub-configs) or else the worker's.
+pub struct Converters {
+    pub key: NamedConverter,
+    pub value: NamedConverter,
+}
+
+impl Converters {
+    pub fn from_config(connector: &ConfigMap, worker: &ConfigMap) -> Result<Self, String> {
+        Ok(Self {
+            key: converter("key.converter", true, connector, worker)?,
+            value: converter("value.converter", false, connector, worker)?,
+        })
+    }
+}
+
+fn converter(
+    key: &str,
+    is_key: bool,
+    connector: &ConfigMap,
+    worker: &ConfigMap,
+) -> Result<NamedConverter, String> {
+    // A connector that names its own converter configures it alone, as Kafka Connect does.
+    let source = if connector.contains_key(key) {
+        connector
+    } else {
+        worker
+    };
+    let class = source
+        .get(key)
+        .ok_or_else(|| format!("{key} is not set in the connector or the worker config"))?;
+    let mut converter = converters::converter_for(class).ok_or_else(|| {
+        format!(
+            "{key}={class}: unknown converter; known: {}",
+            converters::CONVERTER_CLASSES.join(", ")
+        )
+    })?;
+    let prefix = format!("{key}.");
+    let sub: ConfigMap = source
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix(&prefix)?.to_string(), v.clone())))
+        .collect();
+    converter
+        .configure(&sub, is_key)
+        .map_err(|e| format!("{key}={class}: {e}"))?;
+    Ok(NamedConverter {
+        class: class.clone(),
+        converter,
+    })
+}
+
+/// A header value as bytes, as Kafka's `SimpleHeaderConverter` writes it: strings as UTF-8,
+/// bytes as they are, other values as their text.
+pub fn header_bytes(value: &Value) -> Option<Bytes> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(Bytes::from(s.clone())),
+        Value::Bytes(b) => Some(b.clone()),
+        Value::Int8(v) => Some(Bytes::from(v.to_string())),
+        Value::Int16(v) => Some(Bytes::from(v.to_string())),
+        Value::Int32(v) => Some(Bytes::from(v.to_string())),
+        Value::Int64(v) => Some(Bytes::from(v.to_string())),
+        Value::Float32(v) => Some(Bytes::from(v.to_string())),
+        Value::Float64(v) => Some(Bytes::from(v.to_string())),
+        Value::Boolean(v) => Some(Bytes::from(v.to_string())),
+        other => Some(Bytes::from(format!("{other:?}"))),
+    }
+}
+
+/// Record headers from the log: UTF-8 values become strings, others stay bytes.
+pub fn connect_headers(raw: &[(String, Option<Bytes>)]) -> Headers {
+    let mut headers = Headers::default();
+    for (k, v) in raw {
+        let value = match v {
+            None => Value::Null,
+            Some(b) => match std::str::from_utf8(b) {
+                Ok(s) => Value::String(s.to_string()),
+                Err(_) => Value::Bytes(b.clone()),
+            },
+        };
+        headers.add(k.clone(), None, value);
+    }
+    headers
+}
+
+/// A failure's text for a status trace: the error and its causes, one per line.
+pub fn trace_of(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        out.push_str("\nCaused by: ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// Waits until the control value changes or `timeout` passes.
+pub async fn wait_control(control: &mut watch::Receiver<Control>, timeout: std::time::Duration) {
+    let _ = tokio::time::timeout(timeout, control.changed()).await;
+}
