@@ -49,6 +49,46 @@ pub struct FileStreamSinkTask {
     pending: Vec<u8>,
 }
 
+/// Buffered bytes that trigger a write before the next flush.
+const WRITE_AT: usize = 1 << 20;
+
+impl FileStreamSinkTask {
+    /// Appends the buffered lines to the file, and fsyncs when `sync`. A failed write drops
+    /// the handle; the records are put again after a restart from the last commit.
+    async fn write(&mut self, sync: bool) -> Result<()> {
+        if self.file.is_none() {
+            let f = tokio::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .await
+                .map_err(|e| {
+                    ConnectorError::retriable(format!("cannot open {}", self.path.display()))
+                        .caused_by(e)
+                })?;
+            self.file = Some(f);
+        }
+        let path = self.path.display().to_string();
+        let Some(f) = self.file.as_mut() else {
+            return Ok(());
+        };
+        let written = async {
+            f.write_all(&self.pending).await?;
+            if sync {
+                f.sync_data().await?;
+            }
+            Ok::<_, std::io::Error>(())
+        }
+        .await;
+        if let Err(e) = written {
+            self.file = None;
+            return Err(ConnectorError::retriable(format!("cannot write {path}")).caused_by(e));
+        }
+        self.pending.clear();
+        Ok(())
+    }
+}
+
 /// The line Kafka's sink writes for a value (`String.valueOf(record.value())`).
 fn line(value: &Value) -> String {
     match value {
@@ -82,46 +122,27 @@ impl SinkTask for FileStreamSinkTask {
 
     fn put(&mut self, records: Vec<ConnectRecord>) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
+            let before = self.pending.len();
             for r in &records {
                 self.pending.extend_from_slice(line(&r.value).as_bytes());
                 self.pending.push(b'\n');
+            }
+            // Bounded memory between flushes: write (without fsync) once the buffer is big.
+            // A failed write leaves the buffer as before this batch: the worker puts the
+            // same batch again.
+            if self.pending.len() >= WRITE_AT
+                && let Err(e) = self.write(false).await
+            {
+                self.pending.truncate(before);
+                return Err(e);
             }
             Ok(())
         })
     }
 
     fn flush(&mut self, _offsets: &BTreeMap<TopicPartition, i64>) -> BoxFuture<'_, Result<()>> {
-        Box::pin(async move {
-            if self.file.is_none() {
-                let f = tokio::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&self.path)
-                    .await
-                    .map_err(|e| {
-                        ConnectorError::retriable(format!("cannot open {}", self.path.display()))
-                            .caused_by(e)
-                    })?;
-                self.file = Some(f);
-            }
-            let path = self.path.display().to_string();
-            let Some(f) = self.file.as_mut() else {
-                return Ok(());
-            };
-            // Written and fsynced before the worker commits the offsets it covers. A failed
-            // write drops the handle, and the records are put again after a restart.
-            let written = async {
-                f.write_all(&self.pending).await?;
-                f.sync_data().await
-            }
-            .await;
-            if let Err(e) = written {
-                self.file = None;
-                return Err(ConnectorError::retriable(format!("cannot write {path}")).caused_by(e));
-            }
-            self.pending.clear();
-            Ok(())
-        })
+        // Written and fsynced before the worker commits the offsets it covers.
+        Box::pin(self.write(true))
     }
 
     fn stop(&mut self) -> Result<()> {

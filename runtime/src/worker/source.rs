@@ -32,7 +32,7 @@ struct OffsetReader {
 
 impl weir_connect_api::connector::SourceTaskContext for OffsetReader {
     fn committed_offset(&self, partition: &SourceMap) -> Option<SourceMap> {
-        let id = serde_json::Value::Object(partition.clone()).to_string();
+        let id = super::store::partition_id(partition);
         self.offsets.get(&id).cloned()
     }
 }
@@ -221,7 +221,7 @@ impl SourceLoop {
                 self.env.metrics.add_out(1);
             }
             if let Some(position) = record.source {
-                let id = serde_json::Value::Object(position.partition.clone()).to_string();
+                let id = super::store::partition_id(&position.partition);
                 self.pending
                     .insert(id, (position.partition, position.offset));
             }

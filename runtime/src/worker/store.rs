@@ -112,6 +112,27 @@ impl ConfigState {
     }
 }
 
+/// A source partition's identity: its JSON text with object keys sorted at every level, so
+/// the same map matches however its keys were ordered.
+pub fn partition_id(partition: &SourceMap) -> String {
+    fn sorted(v: &serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                let mut out = serde_json::Map::new();
+                for k in keys {
+                    out.insert(k.clone(), sorted(&m[k]));
+                }
+                serde_json::Value::Object(out)
+            }
+            serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    sorted(&serde_json::Value::Object(partition.clone())).to_string()
+}
+
 /// Reads and writes the internal topics.
 pub struct Stores {
     broker: Arc<Broker>,
@@ -237,7 +258,7 @@ impl Stores {
             if c != connector {
                 continue;
             }
-            let id = serde_json::Value::Object(partition).to_string();
+            let id = partition_id(&partition);
             match offset {
                 Some(o) => out.insert(id, o),
                 None => out.remove(&id),
