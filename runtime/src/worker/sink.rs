@@ -16,7 +16,9 @@ use weir_broker::batch;
 use weir_connect_api::{ConnectRecord, ConnectorError, SinkTask, TopicPartition};
 
 use super::errors::{ErrorConfig, ErrorHandler, RawRecord, Stage};
-use super::task::{Control, Converters, TaskEnv, connect_headers, state, trace_of, wait_control};
+use super::task::{
+    Control, Converters, Halt, TaskEnv, connect_headers, state, trace_of, wait_control,
+};
 use crate::transforms::TransformChain;
 
 /// Records handed to one `put` at most (Kafka's `max.poll.records` default).
@@ -31,7 +33,10 @@ pub async fn run(env: TaskEnv, task: Box<dyn SinkTask>) {
     let name = format!("{}-{}", env.connector, env.task);
     match SinkLoop::start(env.clone(), task) {
         Ok(mut l) => {
-            let result = l.run().await;
+            let result = match l.run().await {
+                Ok(()) | Err(Halt::Interrupted) => Ok(()),
+                Err(Halt::Failed(trace)) => Err(trace),
+            };
             // After a failure the task's buffered records are not flushed: they are read
             // again from the last commit.
             let finished = match &result {
@@ -50,6 +55,15 @@ pub async fn run(env: TaskEnv, task: Box<dyn SinkTask>) {
     }
 }
 
+/// Converted records ready for `put`, their original log records (for the DLQ), and the
+/// positions reached once they are delivered.
+#[derive(Default)]
+struct Batch {
+    records: Vec<ConnectRecord>,
+    raws: Vec<RawRecord>,
+    next: Vec<(TopicPartition, i64)>,
+}
+
 enum Subscription {
     Topics(Vec<String>),
     Pattern(Regex),
@@ -62,6 +76,8 @@ struct SinkLoop {
     chain: TransformChain,
     errors: ErrorHandler,
     group: String,
+    /// Kafka's task class name (for `__connect.errors.class.name`).
+    task_class: String,
     subscription: Subscription,
     /// `auto.offset.reset` (`consumer.override.auto.offset.reset`): start at the log start.
     from_earliest: bool,
@@ -106,6 +122,7 @@ impl SinkLoop {
         }
         Ok(Self {
             group: format!("connect-{}", env.connector),
+            task_class: task_class(&env.connector_config),
             env,
             task,
             converters,
@@ -124,7 +141,7 @@ impl SinkLoop {
         format!("{}-{}", self.env.connector, self.env.task)
     }
 
-    async fn run(&mut self) -> Result<(), String> {
+    async fn run(&mut self) -> Result<(), Halt> {
         let mut control = self.env.control.clone();
         let mut appends = self.env.broker.subscribe_appends();
         loop {
@@ -152,10 +169,12 @@ impl SinkLoop {
             appends.borrow_and_update();
             let started = Instant::now();
             let (batch, read) = self.read_batch().await?;
-            if !batch.is_empty() {
-                self.put(batch).await?;
+            if !batch.records.is_empty() {
+                self.put(batch.records, batch.raws).await?;
                 self.env.metrics.observe_batch(started.elapsed());
             }
+            // Positions move only once the records are delivered.
+            self.positions.extend(batch.next);
             self.update_lag();
             self.commit_if_due().await;
             if read == 0 {
@@ -251,8 +270,8 @@ impl SinkLoop {
 
     /// Reads up to [`MAX_BATCH`] records and converts them; returns them and how many log
     /// records were read (tolerated failures and dropped records included).
-    async fn read_batch(&mut self) -> Result<(Vec<ConnectRecord>, usize), String> {
-        let mut out = Vec::new();
+    async fn read_batch(&mut self) -> Result<(Batch, usize), Halt> {
+        let mut batch = Batch::default();
         let mut read = 0;
         let tps: Vec<(TopicPartition, i64)> = self
             .positions
@@ -260,7 +279,7 @@ impl SinkLoop {
             .map(|(k, v)| (k.clone(), *v))
             .collect();
         for (tp, position) in tps {
-            if out.len() >= MAX_BATCH {
+            if batch.records.len() >= MAX_BATCH {
                 break;
             }
             let data = self
@@ -280,7 +299,7 @@ impl SinkLoop {
             let mut next = position;
             let before = read;
             for r in records.into_iter().filter(|r| r.offset >= position) {
-                if out.len() >= MAX_BATCH {
+                if batch.records.len() >= MAX_BATCH {
                     break;
                 }
                 next = r.offset + 1;
@@ -298,37 +317,36 @@ impl SinkLoop {
                         .map(|(k, v)| (k.to_string(), v))
                         .collect(),
                 };
-                if let Some(record) = self.convert(raw).await? {
-                    out.push(record);
+                if let Some(record) = self.convert(&raw).await? {
+                    batch.records.push(record);
+                    batch.raws.push(raw);
                 }
             }
             self.env.metrics.add_in(read - before);
-            self.positions.insert(tp, next);
+            batch.next.push((tp, next));
         }
-        Ok((out, read))
+        Ok((batch, read))
     }
 
-    async fn convert(&mut self, raw: RawRecord) -> Result<Option<ConnectRecord>, String> {
+    async fn convert(&mut self, raw: &RawRecord) -> Result<Option<ConnectRecord>, Halt> {
         let shutdown = self.env.shutdown.clone();
         let k = &self.converters.key;
         let key = self
             .errors
-            .run(Stage::KeyConverter, &k.class, &raw, &shutdown, || {
+            .run(Stage::KeyConverter, &k.class, raw, &shutdown, || {
                 k.converter.to_connect(&raw.topic, raw.key.as_deref())
             })
-            .await
-            .map_err(|f| f.to_string())?;
+            .await?;
         let Some((key_schema, key)) = key else {
             return Ok(None);
         };
         let v = &self.converters.value;
         let value = self
             .errors
-            .run(Stage::ValueConverter, &v.class, &raw, &shutdown, || {
+            .run(Stage::ValueConverter, &v.class, raw, &shutdown, || {
                 v.converter.to_connect(&raw.topic, raw.value.as_deref())
             })
-            .await
-            .map_err(|f| f.to_string())?;
+            .await?;
         let Some((value_schema, value)) = value else {
             return Ok(None);
         };
@@ -340,17 +358,17 @@ impl SinkLoop {
         let chain = &self.chain;
         let transformed = self
             .errors
-            .run(Stage::Transformation, "transforms", &raw, &shutdown, || {
+            .run(Stage::Transformation, "transforms", raw, &shutdown, || {
                 chain.apply(record.clone())
             })
-            .await
-            .map_err(|f| f.to_string())?;
+            .await?;
         Ok(transformed.flatten())
     }
 
     /// Hands a batch to the task. Retriable failures redeliver the same batch after a
-    /// backoff; records the task reports as failed go through the error handler.
-    async fn put(&mut self, batch: Vec<ConnectRecord>) -> Result<(), String> {
+    /// backoff; records the task reports as failed go through the error handler with their
+    /// original bytes.
+    async fn put(&mut self, batch: Vec<ConnectRecord>, raws: Vec<RawRecord>) -> Result<(), Halt> {
         let mut delay = Duration::from_millis(300);
         let mut control = self.env.control.clone();
         loop {
@@ -361,23 +379,17 @@ impl SinkLoop {
                 }
                 Err(ConnectorError::RecordsFailed(failures)) => {
                     for f in &failures {
-                        let Some(r) = batch.get(f.index) else {
+                        let Some(raw) = raws.get(f.index) else {
                             continue;
                         };
-                        let raw = RawRecord {
-                            topic: r.topic.clone(),
-                            partition: r.kafka_partition.unwrap_or(-1),
-                            offset: r.kafka_offset.unwrap_or(-1),
-                            timestamp: r.timestamp,
-                            key: None,
-                            value: None,
-                            headers: vec![],
+                        let error = if f.retriable {
+                            ConnectorError::retriable(f.reason.clone())
+                        } else {
+                            ConnectorError::fatal(f.reason.clone())
                         };
-                        let error = ConnectorError::fatal(f.reason.clone());
                         self.errors
-                            .report(Stage::TaskPut, "put", &raw, &error)
-                            .await
-                            .map_err(|e| e.to_string())?;
+                            .report(Stage::TaskPut, &self.task_class, raw, &error)
+                            .await?;
                     }
                     self.env
                         .metrics
@@ -388,12 +400,12 @@ impl SinkLoop {
                     self.env.metrics.add_error();
                     tracing::warn!(task = %self.name(), error = %e, ?delay, "put failed; redelivering the batch");
                     if *self.env.shutdown.borrow() || *control.borrow() == Control::Stop {
-                        return Err(trace_of(&e));
+                        return Err(Halt::Interrupted);
                     }
                     wait_control(&mut control, delay).await;
                     delay = (delay * 2).min(Duration::from_secs(30));
                 }
-                Err(e) => return Err(trace_of(&e)),
+                Err(e) => return Err(Halt::Failed(trace_of(&e))),
             }
         }
     }
@@ -487,5 +499,16 @@ fn subscription(config: &weir_connect_api::ConfigMap) -> Result<Subscription, St
             Err("topics and topics.regex are mutually exclusive options, but both are set.".into())
         }
         (None, None) => Err("Must configure one of topics or topics.regex".into()),
+    }
+}
+
+/// The task class Kafka would name for the connector class (`...SinkConnector` ->
+/// `...SinkTask`).
+fn task_class(config: &weir_connect_api::ConfigMap) -> String {
+    let class = config.get("connector.class").map_or("", String::as_str);
+    let resolved = crate::plugins::connector(class).map_or(class, |p| p.class);
+    match resolved.strip_suffix("Connector") {
+        Some(base) => format!("{base}Task"),
+        None => format!("{resolved}Task"),
     }
 }

@@ -15,7 +15,9 @@ use weir_connect_api::record::{RecordMetadata, SourceMap};
 use weir_connect_api::{ConnectRecord, ConnectorError, SourceTask};
 
 use super::errors::{ErrorConfig, ErrorHandler, RawRecord, Stage};
-use super::task::{Control, Converters, TaskEnv, header_bytes, state, trace_of, wait_control};
+use super::task::{
+    Control, Converters, Halt, TaskEnv, header_bytes, state, trace_of, wait_control,
+};
 use crate::partitioner;
 use crate::transforms::TransformChain;
 
@@ -42,7 +44,10 @@ pub async fn run(env: TaskEnv, task: Box<dyn SourceTask>) {
     let name = format!("{}-{}", env.connector, env.task);
     match SourceLoop::start(env.clone(), task) {
         Ok(mut l) => {
-            let result = l.run().await;
+            let result = match l.run().await {
+                Ok(()) | Err(Halt::Interrupted) => Ok(()),
+                Err(Halt::Failed(trace)) => Err(trace),
+            };
             let stopped = l.finish().await;
             if let Err(trace) = result.and(stopped) {
                 tracing::error!(task = %name, "source task failed: {trace}");
@@ -105,7 +110,7 @@ impl SourceLoop {
         })
     }
 
-    async fn run(&mut self) -> Result<(), String> {
+    async fn run(&mut self) -> Result<(), Halt> {
         let mut control = self.env.control.clone();
         let mut retry_delay = Duration::from_millis(300);
         loop {
@@ -142,7 +147,7 @@ impl SourceLoop {
                     retry_delay = (retry_delay * 2).min(Duration::from_secs(30));
                     continue;
                 }
-                Err(e) => return Err(trace_of(&e)),
+                Err(e) => return Err(Halt::Failed(trace_of(&e))),
             };
             if !records.is_empty() {
                 self.env.metrics.add_in(records.len());
@@ -159,7 +164,7 @@ impl SourceLoop {
 
     /// Transforms, converts and appends one polled batch; the records' source offsets
     /// become pending once the log has them (filtered and tolerated records included).
-    async fn send(&mut self, records: Vec<ConnectRecord>) -> Result<(), String> {
+    async fn send(&mut self, records: Vec<ConnectRecord>) -> Result<(), Halt> {
         let mut batches: BTreeMap<(String, i32), Vec<NewRecord>> = BTreeMap::new();
         let mut placed: Vec<(ConnectRecord, Slot)> = Vec::new();
         for record in records {
@@ -178,8 +183,9 @@ impl SourceLoop {
         for ((topic, partition), batch) in batches {
             let broker = Arc::clone(&self.env.broker);
             let t = topic.clone();
-            let appended = tokio::task::spawn_blocking(move || {
-                broker.append_records(&t, partition, &batch, Compression::None)
+            let (appended, batch) = tokio::task::spawn_blocking(move || {
+                let r = broker.append_records(&t, partition, &batch, Compression::None);
+                (r, batch)
             })
             .await
             .map_err(|e| format!("the append task failed: {e}"))?;
@@ -191,19 +197,20 @@ impl SourceLoop {
                     let error = ConnectorError::retriable(format!(
                         "cannot append to {topic}-{partition}: {e}"
                     ));
-                    let raw = RawRecord {
-                        topic: topic.clone(),
-                        partition,
-                        offset: -1,
-                        timestamp: None,
-                        key: None,
-                        value: None,
-                        headers: vec![],
-                    };
-                    self.errors
-                        .report(Stage::KafkaProduce, "weir.broker", &raw, &error)
-                        .await
-                        .map_err(|f| f.to_string())?;
+                    for r in batch {
+                        let raw = RawRecord {
+                            topic: topic.clone(),
+                            partition,
+                            offset: -1,
+                            timestamp: Some(r.timestamp),
+                            key: r.key,
+                            value: r.value,
+                            headers: r.headers,
+                        };
+                        self.errors
+                            .report(Stage::KafkaProduce, "weir.broker", &raw, &error)
+                            .await?;
+                    }
                 }
             }
         }
@@ -235,7 +242,7 @@ impl SourceLoop {
     async fn convert(
         &mut self,
         record: &ConnectRecord,
-    ) -> Result<Option<(String, i32, NewRecord)>, String> {
+    ) -> Result<Option<(String, i32, NewRecord)>, Halt> {
         let mut raw = RawRecord {
             topic: record.topic.clone(),
             partition: record.kafka_partition.unwrap_or(-1),
@@ -252,8 +259,7 @@ impl SourceLoop {
             .run(Stage::Transformation, "transforms", &raw, &shutdown, || {
                 chain.apply(record.clone())
             })
-            .await
-            .map_err(|f| f.to_string())?;
+            .await?;
         let Some(Some(r)) = transformed else {
             return Ok(None);
         };
@@ -272,8 +278,7 @@ impl SourceLoop {
                         .to_bytes(&r.topic, r.key_schema.as_ref(), &r.key)
                 },
             )
-            .await
-            .map_err(|f| f.to_string())?;
+            .await?;
         let Some(key) = key else { return Ok(None) };
         raw.key = key.clone();
         let value_conv = &self.converters.value;
@@ -290,8 +295,7 @@ impl SourceLoop {
                         .to_bytes(&r.topic, r.value_schema.as_ref(), &r.value)
                 },
             )
-            .await
-            .map_err(|f| f.to_string())?;
+            .await?;
         let Some(value) = value else { return Ok(None) };
         let headers: Vec<(String, Option<Bytes>)> = r
             .headers

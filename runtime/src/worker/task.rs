@@ -281,3 +281,29 @@ pub fn trace_of(error: &(dyn std::error::Error + 'static)) -> String {
 pub async fn wait_control(control: &mut watch::Receiver<Control>, timeout: std::time::Duration) {
     let _ = tokio::time::timeout(timeout, control.changed()).await;
 }
+
+/// Why a task loop ended before it was told to stop.
+#[derive(Debug)]
+pub enum Halt {
+    /// The worker shut down while a record was being retried: the record was neither
+    /// processed nor skipped, so nothing past it is committed.
+    Interrupted,
+    /// The task failed; the text is its status trace.
+    Failed(String),
+}
+
+impl From<String> for Halt {
+    fn from(trace: String) -> Self {
+        Halt::Failed(trace)
+    }
+}
+
+impl From<super::errors::TaskFailure> for Halt {
+    fn from(f: super::errors::TaskFailure) -> Self {
+        if f.is_interrupted() {
+            Halt::Interrupted
+        } else {
+            Halt::Failed(f.to_string())
+        }
+    }
+}
