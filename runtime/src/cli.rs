@@ -38,6 +38,10 @@ pub enum Command {
     Consume(ConsumeArgs),
     /// Measure append and fetch throughput against raw disk writes.
     Bench(BenchArgs),
+    /// Manage connectors through the REST API of a running `weir serve` (or Kafka Connect).
+    Connectors(ConnectorsArgs),
+    /// List the connector plugins (and with --all the transforms, predicates and converters).
+    Plugins(PluginsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -143,6 +147,121 @@ pub struct ConsumeArgs {
     pub remote: RemoteArgs,
 }
 
+/// How `weir connectors` and `weir plugins` reach the REST API.
+#[derive(Debug, Clone, Args)]
+pub struct RestArgs {
+    /// The REST API: `http://host:port` or `host:port` (the rest= address `weir serve` logs).
+    #[arg(
+        long,
+        global = true,
+        env = "WEIR_REST_URL",
+        default_value = "http://127.0.0.1:8083",
+        value_name = "URL"
+    )]
+    pub url: String,
+    /// Basic-auth user; the password is read from WEIR_REST_PASSWORD or --password-file.
+    #[arg(long, global = true, env = "WEIR_REST_USER", value_name = "USER")]
+    pub user: Option<String>,
+    /// A file whose first line is the basic-auth password (instead of WEIR_REST_PASSWORD).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Bearer token; prefer WEIR_REST_TOKEN, a flag value is visible to other local users.
+    #[arg(
+        long,
+        global = true,
+        env = "WEIR_REST_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        value_parser = parse_secret
+    )]
+    pub token: Option<weir_connect_api::Secret>,
+    /// Print the server's JSON answer (pretty) instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+fn parse_secret(s: &str) -> Result<weir_connect_api::Secret, std::convert::Infallible> {
+    Ok(weir_connect_api::Secret::new(s))
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectorsArgs {
+    #[command(flatten)]
+    pub rest: RestArgs,
+    #[command(subcommand)]
+    pub command: ConnectorsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConnectorsCommand {
+    /// List connectors with their type, state and running tasks.
+    List,
+    /// Create a connector, or update its config, from a JSON file (`-` reads stdin):
+    /// `{"name": .., "config": {..}}` creates (POST), a flat config map with `name` inside
+    /// creates or updates (PUT /connectors/NAME/config).
+    Create {
+        /// The connector file (`-` reads stdin).
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Show a connector: type, tasks and config.
+    Get { name: String },
+    /// Print a connector's config as `key=value` lines.
+    Config { name: String },
+    /// Show the state of a connector and of each of its tasks.
+    Status { name: String },
+    /// Pause a connector: its tasks stay assigned but stop working.
+    Pause { name: String },
+    /// Resume a paused or stopped connector.
+    Resume { name: String },
+    /// Stop a connector: its tasks shut down (needed before changing offsets).
+    Stop { name: String },
+    /// Restart a connector (and with --include-tasks its tasks).
+    Restart {
+        name: String,
+        /// Restart the tasks too.
+        #[arg(long)]
+        include_tasks: bool,
+        /// Restart only instances that are FAILED.
+        #[arg(long)]
+        only_failed: bool,
+    },
+    /// Delete a connector (its offsets stay in connect-offsets).
+    Delete { name: String },
+    /// Show a connector's offsets; with --reset or --alter change them (connector STOPPED).
+    Offsets {
+        name: String,
+        /// Remove every offset of the connector.
+        #[arg(long, conflicts_with = "alter")]
+        reset: bool,
+        /// Set offsets from -f FILE (`{"offsets":[{"partition":{..},"offset":{..}}]}`; an
+        /// `"offset": null` removes one partition's offset).
+        #[arg(long, requires = "file")]
+        alter: bool,
+        /// The offsets file for --alter (`-` reads stdin).
+        #[arg(short = 'f', long = "file", value_name = "FILE", requires = "alter")]
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PluginsArgs {
+    #[command(flatten)]
+    pub rest: RestArgs,
+    #[command(subcommand)]
+    pub command: PluginsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// List connector plugins: class, type, version.
+    List {
+        /// Also list transforms, predicates and converters.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
 fn init_tracing(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
@@ -177,6 +296,8 @@ pub fn main() -> ExitCode {
         Command::Produce(p) => commands::produce::run(&cfg, p),
         Command::Consume(c) => commands::consume::run(&cfg, c),
         Command::Bench(b) => crate::bench::run(b),
+        Command::Connectors(c) => commands::connectors::run(c),
+        Command::Plugins(p) => commands::plugins::run(p),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

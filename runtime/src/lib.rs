@@ -21,5 +21,6 @@ pub mod converters;
 pub mod kafka_client;
 pub mod partitioner;
 pub mod plugins;
+pub mod rest_client;
 pub mod transforms;
 pub mod worker;

@@ -1,8 +1,11 @@
 //! One module per CLI verb. `produce`, `consume` and `topics` work on the data directory, or
-//! with `--bootstrap` against a running broker through [`crate::kafka_client`].
+//! with `--bootstrap` against a running broker through [`crate::kafka_client`]; `connectors`
+//! and `plugins` talk to the REST API of a running worker through [`crate::rest_client`].
 
+pub mod connectors;
 pub mod consume;
 mod consume_remote;
+pub mod plugins;
 pub mod produce;
 pub mod serve;
 pub mod topics;
