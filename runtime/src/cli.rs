@@ -49,6 +49,9 @@ pub struct ServeArgs {
     /// Kafka protocol listener `host:port` (overrides `listeners`; port 0 picks a free one).
     #[arg(long, value_name = "HOST:PORT")]
     pub listen: Option<String>,
+    /// REST API listener `host:port` (overrides `rest.listeners`; port 0 picks a free one).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub rest_listen: Option<String>,
 }
 
 /// Where a one-shot command runs: on the data directory (the default) or against a running

@@ -21,6 +21,7 @@ pub mod converters;
 pub mod kafka_client;
 pub mod partitioner;
 pub mod plugins;
+pub mod rest;
 pub mod rest_client;
 pub mod transforms;
 pub mod worker;

@@ -100,12 +100,16 @@ impl Workdir {
     }
 
     /// Starts `weir serve` and waits until it logs that it is ready. The Kafka listener
-    /// binds a free loopback port (`--listen 127.0.0.1:0`) unless `extra` names one;
-    /// [`Served::bootstrap`] tells which.
+    /// and the REST API bind free loopback ports (`--listen 127.0.0.1:0`,
+    /// `--rest-listen 127.0.0.1:0`) unless `extra` names them; [`Served::bootstrap`] and
+    /// [`Served::rest`] tell which.
     pub fn serve(&self, extra: &[&str]) -> Served {
         let mut args = vec!["serve"];
         if !extra.contains(&"--listen") {
             args.extend_from_slice(&["--listen", "127.0.0.1:0"]);
+        }
+        if !extra.contains(&"--rest-listen") {
+            args.extend_from_slice(&["--rest-listen", "127.0.0.1:0"]);
         }
         args.extend_from_slice(extra);
         let mut child = self
@@ -164,21 +168,28 @@ impl Served {
     /// The Kafka bootstrap address (`host:port`), from the `kafka=` field of the
     /// `weir ready` log line.
     pub fn bootstrap(&self) -> String {
+        self.ready_field("kafka")
+    }
+
+    /// The REST API address (`host:port`), from the `rest=` field of the `weir ready` line.
+    pub fn rest(&self) -> String {
+        self.ready_field("rest")
+    }
+
+    fn ready_field(&self, name: &str) -> String {
         let log = self.log.borrow();
         let ready = log
             .iter()
             .rev()
             .find(|l| l.contains("weir ready"))
             .expect("serve() returns only after the ready line");
+        let prefix = format!("{name}=");
         strip_ansi(ready)
             .split_whitespace()
-            .find_map(|field| field.strip_prefix("kafka="))
+            .find_map(|field| field.strip_prefix(prefix.as_str()))
             .map(|addr| addr.trim_matches('"').to_owned())
             .unwrap_or_else(|| {
-                panic!(
-                    "the `weir ready` line has no kafka=<host:port> field (is the Kafka \
-                     listener built in?): {ready}"
-                )
+                panic!("the `weir ready` line has no {name}=<host:port> field: {ready}")
             })
     }
 
@@ -232,6 +243,115 @@ fn strip_ansi(line: &str) -> String {
         }
     }
     out
+}
+
+/// An HTTP answer: status, headers (names lower-cased) and body.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpResponse {
+    /// The first value of header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON; panics with the body when it is not.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("answer is not JSON ({e}): {} {}", self.status, self.body))
+    }
+}
+
+/// A blocking HTTP/1.1 request to `addr` (`host:port`, loopback in tests) with a 30 s
+/// deadline; one connection per request. `headers` are added as given (e.g. an
+/// `Authorization`); a body is sent as `application/json`.
+pub fn http(
+    method: &str,
+    addr: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> HttpResponse {
+    use std::net::TcpStream;
+    let timeout = Duration::from_secs(30);
+    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+    stream
+        .set_read_timeout(Some(timeout))
+        .expect("read timeout");
+    stream
+        .set_write_timeout(Some(timeout))
+        .expect("write timeout");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if let Some(b) = body {
+        request.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        ));
+    }
+    request.push_str("\r\n");
+    request.push_str(body.unwrap_or(""));
+    stream
+        .write_all(request.as_bytes())
+        .unwrap_or_else(|e| panic!("{method} {path}: send: {e}"));
+    let mut raw = Vec::new();
+    stream
+        .read_to_end(&mut raw)
+        .unwrap_or_else(|e| panic!("{method} {path}: read: {e}"));
+    parse_http(&raw).unwrap_or_else(|| {
+        panic!(
+            "{method} {path}: not an HTTP answer: {:?}",
+            String::from_utf8_lossy(&raw)
+        )
+    })
+}
+
+fn parse_http(raw: &[u8]) -> Option<HttpResponse> {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&raw[..split]).ok()?;
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    if chunked {
+        body = dechunk(&body)?;
+    }
+    Some(HttpResponse {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&data[..line_end]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(data.get(..size)?);
+        data = data.get(size + 2..)?;
+    }
 }
 
 /// A child process (a Kafka client, a tool) whose stdout and stderr are collected as they

@@ -1,8 +1,11 @@
 //! `weir serve`: the embedded broker and its background work, until SIGTERM or Ctrl-C.
 //!
 //! Named tasks, one owner, cooperative shutdown: each task loops on its interval and a
-//! shared shutdown signal; on SIGTERM the tasks finish their current step, then the broker
-//! flushes and checkpoints every partition before the process exits.
+//! shared shutdown signal. The connector worker starts once the broker is open, with the REST
+//! API in front of it. On SIGTERM the REST API stops accepting requests, the worker stops its
+//! tasks (sinks flush and commit, sources commit their offsets), then the Kafka listener and
+//! the background tasks finish their current step, and the broker flushes and checkpoints
+//! every partition before the process exits.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,8 +20,13 @@ use weir_broker::producer_ids::ProducerIds;
 use weir_broker::server::{self, ServerConfig};
 
 use crate::cli::ServeArgs;
-
 use crate::config::WorkerConfig;
+use crate::rest::{self, Loggers, RestOptions, RestState};
+use crate::worker::Worker;
+use crate::worker::settings::parse_rest_listener;
+
+/// How long in-flight REST requests may take to finish at shutdown.
+const REST_DRAIN: Duration = Duration::from_secs(10);
 
 type Shutdown = watch::Receiver<bool>;
 
@@ -74,6 +82,10 @@ pub fn run(mut cfg: WorkerConfig, args: &ServeArgs) -> anyhow::Result<()> {
     if let Some(listen) = &args.listen {
         cfg.set_listen(listen)?;
     }
+    if let Some(listen) = &args.rest_listen {
+        cfg.worker.rest_listen = parse_rest_listener(listen)
+            .map_err(|e| anyhow::anyhow!("--rest-listen {listen:?}: {e}"))?;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("weir")
@@ -116,8 +128,70 @@ async fn kafka_server(
     Ok((listener, ctx))
 }
 
+/// `host:port` the REST API advertises as `worker_id`: the bound address, `localhost` for a
+/// wildcard bind.
+fn advertised(bound: std::net::SocketAddr) -> String {
+    if bound.ip().is_unspecified() {
+        format!("localhost:{}", bound.port())
+    } else {
+        bound.to_string()
+    }
+}
+
+/// Starts the worker with its REST `worker_id`; on failure closes the broker cleanly first.
+async fn start_worker(
+    cfg: &WorkerConfig,
+    broker: Arc<Broker>,
+    worker_id: String,
+) -> anyhow::Result<(Arc<Broker>, Arc<Worker>)> {
+    let mut settings = cfg.worker.clone();
+    settings.worker_id = worker_id;
+    match Worker::start(Arc::clone(&broker), settings).await {
+        Ok(worker) => Ok((broker, worker)),
+        Err(e) => {
+            close_broker(broker).await?;
+            Err(anyhow::Error::new(e).context("the connector worker could not start"))
+        }
+    }
+}
+
+/// Flushes, checkpoints and unlocks the broker once every other holder let go of it (task
+/// handles of a stopped worker may still be dropping their clones).
+async fn close_broker(mut broker: Arc<Broker>) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let broker = loop {
+        match Arc::try_unwrap(broker) {
+            Ok(b) => break b,
+            Err(b) if Instant::now() < deadline => {
+                broker = b;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(_) => anyhow::bail!("broker still in use at shutdown"),
+        }
+    };
+    tokio::task::spawn_blocking(move || broker.close())
+        .await
+        .context("shutdown task failed")??;
+    Ok(())
+}
+
 async fn serve(cfg: &WorkerConfig, started: Instant) -> anyhow::Result<()> {
     let broker = Arc::new(super::open_broker(cfg)?);
+    // Bound before the worker starts: its statuses carry the REST address as `worker_id`.
+    let rest_listener = TcpListener::bind(&cfg.worker.rest_listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen for REST clients on {}",
+                cfg.worker.rest_listen
+            )
+        })?;
+    let rest_addr = advertised(
+        rest_listener
+            .local_addr()
+            .context("REST listener has no address")?,
+    );
+    let (broker, worker) = start_worker(cfg, broker, rest_addr.clone()).await?;
     tracing::info!(
         durability = %cfg.topic_defaults.durability(),
         "default durability (per-topic flush.messages / flush.ms may differ; see `weir topics describe`)"
@@ -154,14 +228,44 @@ async fn serve(cfg: &WorkerConfig, started: Instant) -> anyhow::Result<()> {
         ctx.config.advertised_host, ctx.config.advertised_port
     );
     let kafka = tokio::spawn(server::serve(listener, Arc::clone(&ctx), stop_rx.clone()));
+    let state = RestState::new(
+        Arc::clone(&worker),
+        Loggers::new(),
+        RestOptions::from_settings(&cfg.worker),
+    );
+    let (rest_stop_tx, mut rest_stop_rx) = watch::channel(false);
+    let mut rest = tokio::spawn(async move {
+        axum::serve(rest_listener, rest::router(state))
+            .with_graceful_shutdown(async move {
+                let _ = rest_stop_rx.changed().await;
+            })
+            .await
+    });
     tracing::info!(
         kafka = %kafka_addr,
+        rest = %rest_addr,
         data_dir = %cfg.data_dir.display(),
         startup_ms = started.elapsed().as_millis() as u64,
         "weir ready"
     );
     let signal = wait_for_signal().await?;
     tracing::info!(signal, "shutting down");
+    // REST first: no new connector operations while the worker stops.
+    let _ = rest_stop_tx.send(true);
+    match tokio::time::timeout(REST_DRAIN, &mut rest).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::error!(error = %e, "REST listener failed"),
+        Ok(Err(e)) => tracing::error!(error = %e, "REST listener task ended abnormally"),
+        Err(_) => {
+            tracing::warn!(
+                grace_s = REST_DRAIN.as_secs(),
+                "REST requests still running after the grace period; aborted"
+            );
+            rest.abort();
+        }
+    }
+    worker.shutdown().await;
+    drop(worker);
     let _ = stop_tx.send(true);
     // Answer JoinGroup/SyncGroup calls parked in a rebalance now, so their connections can
     // close instead of holding the drain for the whole grace period.
@@ -178,11 +282,7 @@ async fn serve(cfg: &WorkerConfig, started: Instant) -> anyhow::Result<()> {
             tracing::error!(error = %e, "background task ended abnormally");
         }
     }
-    let broker =
-        Arc::try_unwrap(broker).map_err(|_| anyhow::anyhow!("broker still in use at shutdown"))?;
-    tokio::task::spawn_blocking(move || broker.close())
-        .await
-        .context("shutdown task failed")??;
+    close_broker(broker).await?;
     tracing::info!("weir stopped");
     Ok(())
 }
