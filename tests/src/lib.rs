@@ -268,6 +268,71 @@ impl HttpResponse {
         serde_json::from_str(&self.body)
             .unwrap_or_else(|e| panic!("answer is not JSON ({e}): {} {}", self.status, self.body))
     }
+
+    /// Asserts Kafka Connect's error answer: `status`, an equal `error_code`, and a message
+    /// containing `message`.
+    pub fn assert_error(&self, status: u16, message: &str) {
+        assert_eq!(self.status, status, "{}", self.body);
+        let doc = self.json();
+        assert_eq!(doc["error_code"], status, "{}", self.body);
+        let got = doc["message"].as_str().unwrap_or_default();
+        assert!(got.contains(message), "expected {message:?} in {got:?}");
+    }
+}
+
+/// The REST API of one `weir serve` (see [`Served::rest`]), with optional headers sent on
+/// every request (credentials).
+pub struct RestApi {
+    pub addr: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl RestApi {
+    pub fn new(addr: String) -> Self {
+        Self {
+            addr,
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn call(&self, method: &str, path: &str, body: Option<&str>) -> HttpResponse {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        http(method, &self.addr, path, body, &headers)
+    }
+
+    pub fn get(&self, path: &str) -> HttpResponse {
+        self.call("GET", path, None)
+    }
+
+    pub fn send(&self, method: &str, path: &str, body: &serde_json::Value) -> HttpResponse {
+        self.call(method, path, Some(&body.to_string()))
+    }
+
+    /// Polls `/connectors/{name}/status` until the connector and every task are `state`.
+    pub fn wait_state(&self, timeout: Duration, name: &str, state: &str) {
+        let path = format!("/connectors/{name}/status");
+        wait_for(
+            &format!("{name} to be {state}"),
+            timeout,
+            || {
+                let r = self.get(&path);
+                let doc = if r.status == 200 {
+                    r.json()
+                } else {
+                    serde_json::Value::Null
+                };
+                doc["connector"]["state"] == state
+                    && doc["tasks"]
+                        .as_array()
+                        .is_some_and(|t| t.iter().all(|t| t["state"] == state))
+            },
+            || self.get(&path).body,
+        );
+    }
 }
 
 /// A blocking HTTP/1.1 request to `addr` (`host:port`, loopback in tests) with a 30 s
