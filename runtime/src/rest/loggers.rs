@@ -46,27 +46,31 @@ type Reload = dyn Fn(&str) -> Result<(), String> + Send + Sync;
 static INSTALLED: OnceLock<(String, Box<Reload>)> = OnceLock::new();
 
 /// Installs the process's `tracing` subscriber (stderr, `RUST_LOG` or `default_level`)
-/// with a reloadable filter, so `PUT /admin/loggers/...` changes what is logged.
-pub fn init_tracing(default_level: &str) {
+/// with a reloadable filter, so `PUT /admin/loggers/...` changes what is logged. `false`
+/// when a subscriber was installed already (that one stays).
+pub fn init_tracing(default_level: &str) -> bool {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{EnvFilter, fmt, reload};
     let directives = std::env::var("RUST_LOG")
         .ok()
-        .filter(|d| EnvFilter::try_new(d).is_ok())
+        .filter(|d| !d.trim().is_empty() && EnvFilter::try_new(d).is_ok())
         .unwrap_or_else(|| default_level.to_string());
     let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"));
     let (filter, handle) = reload::Layer::new(filter);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::registry()
+    let installed = tracing_subscriber::registry()
         .with(filter)
         .with(fmt::layer().with_writer(std::io::stderr).with_ansi(ansi))
-        .init();
+        .try_init();
+    if installed.is_err() {
+        return false;
+    }
     let reload = move |d: &str| -> Result<(), String> {
         let f = EnvFilter::try_new(d).map_err(|e| e.to_string())?;
         handle.reload(f).map_err(|e| e.to_string())
     };
-    let _ = INSTALLED.set((directives, Box::new(reload)));
+    INSTALLED.set((directives, Box::new(reload))).is_ok()
 }
 
 /// A log4j level name, as Kafka Connect accepts and reports it.
@@ -444,6 +448,23 @@ mod tests {
         assert!(everything.contains(&"weir_wasm".to_string()));
         assert_eq!(loggers.get("weir_runtime").expect("known").level, "WARN");
         assert!(loggers.set("a b", Level::Info).is_err());
+    }
+
+    /// The only test in this binary that installs a global subscriber.
+    #[test]
+    fn the_installed_filter_follows_level_changes() {
+        assert!(init_tracing("warn"), "no other test installs a subscriber");
+        let loggers = Loggers::new();
+        let enabled = |level| match level {
+            Level::Debug => tracing::enabled!(target: "weir_wasm::x", tracing::Level::DEBUG),
+            _ => tracing::enabled!(target: "weir_wasm::x", tracing::Level::WARN),
+        };
+        loggers.set("weir_wasm", Level::Error).expect("applied");
+        assert!(!enabled(Level::Warn));
+        loggers.set("weir_wasm", Level::Debug).expect("applied");
+        assert!(enabled(Level::Debug) && enabled(Level::Warn));
+        loggers.set("weir_wasm", Level::Off).expect("applied");
+        assert!(!enabled(Level::Warn));
     }
 
     #[test]
