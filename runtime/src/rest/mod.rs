@@ -28,6 +28,7 @@ use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
+use tower::ServiceExt;
 
 use crate::worker::Worker;
 use crate::worker::settings::{RestAuth, WorkerSettings};
@@ -162,7 +163,28 @@ pub fn router(state: RestState) -> Router {
     for (r, handler) in routes() {
         router = router.route(r.path, handler);
     }
-    with_layers(router, state)
+    let api = with_layers(router, state);
+    // JAX-RS ignores a trailing slash (`/connectors/`); so does this API.
+    Router::new().fallback_service(tower::service_fn(move |mut request: Request| {
+        strip_trailing_slash(&mut request);
+        api.clone().oneshot(request)
+    }))
+}
+
+fn strip_trailing_slash(request: &mut Request) {
+    let path = request.uri().path();
+    if path.len() <= 1 || !path.ends_with('/') {
+        return;
+    }
+    let trimmed = path.trim_end_matches('/');
+    let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+    let rebuilt = match request.uri().query() {
+        Some(q) => format!("{trimmed}?{q}"),
+        None => trimmed.to_string(),
+    };
+    if let Ok(uri) = rebuilt.parse() {
+        *request.uri_mut() = uri;
+    }
 }
 
 /// Everything around the routes: JSON errors, authentication, timeout, body limit.

@@ -127,6 +127,12 @@ async fn unknown_paths_wrong_methods_and_bad_json_get_the_error_body() {
     let (s, b) = call(&f.app, "GET", "/", "").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(b["version"], "3.9.0");
+    let (s, b) = call(&f.app, "GET", "/connectors/?expand=status", "").await;
+    assert_eq!(
+        (s, b),
+        (StatusCode::OK, serde_json::json!({})),
+        "trailing slash"
+    );
 }
 
 #[tokio::test]
