@@ -120,14 +120,13 @@ fn route(method: Method, path: &'static str, statuses: &'static [u16]) -> Route 
 #[rustfmt::skip] // one line per route reads as the table it is
 pub fn routes() -> Vec<(Route, MethodRouter<RestState>)> {
     use connectors as c;
-    const NAME: &str = "/connectors/{name}";
     vec![
         (route(Method::GET, "/", &[200]), get(root::server_info)),
         (route(Method::GET, "/health", &[200]), get(root::health)),
         (route(Method::GET, "/connectors", &[200]), get(c::list)),
         (route(Method::POST, "/connectors", &[201, 400, 409]), post(c::create)),
-        (route(Method::GET, NAME, &[200, 404]), get(c::info)),
-        (route(Method::DELETE, NAME, &[204, 404, 409]), delete(c::destroy)),
+        (route(Method::GET, "/connectors/{name}", &[200, 404]), get(c::info)),
+        (route(Method::DELETE, "/connectors/{name}", &[204, 404, 409]), delete(c::destroy)),
         (route(Method::GET, "/connectors/{name}/config", &[200, 404]), get(c::config)),
         (route(Method::PUT, "/connectors/{name}/config", &[200, 201, 400, 409]), put(c::put_config)),
         (route(Method::PATCH, "/connectors/{name}/config", &[200, 400, 404, 409]), patch(c::patch_config)),
