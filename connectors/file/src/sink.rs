@@ -49,9 +49,6 @@ pub struct FileStreamSinkTask {
     pending: Vec<u8>,
 }
 
-/// Buffered bytes that trigger a write before the next flush.
-const WRITE_AT: usize = 1 << 20;
-
 impl FileStreamSinkTask {
     /// Appends the buffered lines to the file, and fsyncs when `sync`. A failed write drops
     /// the handle; the records are put again after a restart from the last commit.
@@ -127,12 +124,11 @@ impl SinkTask for FileStreamSinkTask {
                 self.pending.extend_from_slice(line(&r.value).as_bytes());
                 self.pending.push(b'\n');
             }
-            // Bounded memory between flushes: write (without fsync) once the buffer is big.
+            // Written (without fsync) at every put, as Kafka's sink prints each record: the
+            // file follows the topic, and memory stays bounded between flushes.
             // A failed write leaves the buffer as before this batch: the worker puts the
             // same batch again.
-            if self.pending.len() >= WRITE_AT
-                && let Err(e) = self.write(false).await
-            {
+            if let Err(e) = self.write(false).await {
                 self.pending.truncate(before);
                 return Err(e);
             }

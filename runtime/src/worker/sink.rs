@@ -6,10 +6,11 @@
 //! A failed `flush` commits nothing and rewinds to the last commit, so the task sees those
 //! records again: at least once, never a gap.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use kafka_protocol::records::Record;
 use regex::Regex;
 use weir_broker::OffsetSpec;
 use weir_broker::batch;
@@ -21,8 +22,9 @@ use super::task::{
 };
 use crate::transforms::TransformChain;
 
-/// Records handed to one `put` at most (Kafka's `max.poll.records` default).
-const MAX_BATCH: usize = 500;
+/// Records handed to one `put` at most (Kafka's `max.poll.records` default; a connector
+/// changes it with `consumer.override.max.poll.records`).
+const MAX_POLL_RECORDS: usize = 500;
 /// Bytes read from one partition per fetch.
 const FETCH_BYTES: usize = 1 << 20;
 /// How often the subscription is matched against the topics again.
@@ -83,6 +85,9 @@ struct SinkLoop {
     from_earliest: bool,
     /// Next offset to read per assigned partition.
     positions: BTreeMap<TopicPartition, i64>,
+    /// Decoded records not handed out yet, per partition.
+    buffered: BTreeMap<TopicPartition, VecDeque<Record>>,
+    max_poll_records: usize,
     /// Offsets as last committed (where a failed flush rewinds to).
     committed: BTreeMap<TopicPartition, i64>,
     last_commit: Instant,
@@ -116,6 +121,20 @@ impl SinkLoop {
                 .map(String::as_str),
             Some("latest")
         );
+        let max_poll_records = match env
+            .connector_config
+            .get("consumer.override.max.poll.records")
+        {
+            None => MAX_POLL_RECORDS,
+            Some(v) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    format!("consumer.override.max.poll.records={v:?}: expected a positive number")
+                })?,
+        };
         task.start(&env.task_config).map_err(|e| trace_of(&e))?;
         if env.control() == Control::Run {
             env.report(state::RUNNING, None);
@@ -131,6 +150,8 @@ impl SinkLoop {
             subscription,
             from_earliest,
             positions: BTreeMap::new(),
+            buffered: BTreeMap::new(),
+            max_poll_records,
             committed: BTreeMap::new(),
             last_commit: Instant::now(),
             last_refresh: None,
@@ -268,8 +289,9 @@ impl SinkLoop {
         Ok(())
     }
 
-    /// Reads up to [`MAX_BATCH`] records and converts them; returns them and how many log
-    /// records were read (tolerated failures and dropped records included).
+    /// Reads up to `max.poll.records` records and converts them; returns them and how many
+    /// log records were read (tolerated failures and dropped records included). Decoded
+    /// records beyond the batch wait in `buffered` (at most one fetch per partition).
     async fn read_batch(&mut self) -> Result<(Batch, usize), Halt> {
         let mut batch = Batch::default();
         let mut read = 0;
@@ -279,29 +301,34 @@ impl SinkLoop {
             .map(|(k, v)| (k.clone(), *v))
             .collect();
         for (tp, position) in tps {
-            if batch.records.len() >= MAX_BATCH {
+            if batch.records.len() >= self.max_poll_records {
                 break;
             }
-            let data = self
-                .env
-                .broker
-                .fetch(&tp.topic, tp.partition, position, FETCH_BYTES)
-                .map_err(|e| format!("cannot read {}-{}: {e}", tp.topic, tp.partition))?;
-            if data.records.is_empty() {
-                continue;
-            }
-            let records = batch::decode_records(data.records).map_err(|e| {
-                format!(
-                    "cannot decode {}-{} at offset {position}: {e}",
-                    tp.topic, tp.partition
-                )
-            })?;
-            let mut next = position;
-            let before = read;
-            for r in records.into_iter().filter(|r| r.offset >= position) {
-                if batch.records.len() >= MAX_BATCH {
-                    break;
+            let buffered = self.buffered.entry(tp.clone()).or_default();
+            if buffered.front().is_none_or(|r| r.offset != position) {
+                buffered.clear();
+                let data = self
+                    .env
+                    .broker
+                    .fetch(&tp.topic, tp.partition, position, FETCH_BYTES)
+                    .map_err(|e| format!("cannot read {}-{}: {e}", tp.topic, tp.partition))?;
+                if data.records.is_empty() {
+                    continue;
                 }
+                let records = batch::decode_records(data.records).map_err(|e| {
+                    format!(
+                        "cannot decode {}-{} at offset {position}: {e}",
+                        tp.topic, tp.partition
+                    )
+                })?;
+                buffered.extend(records.into_iter().filter(|r| r.offset >= position));
+            }
+            let take = buffered
+                .len()
+                .min(self.max_poll_records - batch.records.len());
+            let records: Vec<_> = buffered.drain(..take).collect();
+            let mut next = position;
+            for r in records {
                 next = r.offset + 1;
                 read += 1;
                 let raw = RawRecord {
@@ -322,7 +349,7 @@ impl SinkLoop {
                     batch.raws.push(raw);
                 }
             }
-            self.env.metrics.add_in(read - before);
+            self.env.metrics.add_in(take);
             batch.next.push((tp, next));
         }
         Ok((batch, read))
