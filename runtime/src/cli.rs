@@ -265,14 +265,9 @@ pub enum PluginsCommand {
     },
 }
 
+/// `RUST_LOG` or `default_level`, to stderr; `PUT /admin/loggers/...` can change it later.
 fn init_tracing(default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    crate::rest::loggers::init_tracing(default_level);
 }
 
 fn worker_config(cli: &Cli) -> anyhow::Result<WorkerConfig> {

@@ -128,13 +128,20 @@ async fn kafka_server(
     Ok((listener, ctx))
 }
 
-/// `host:port` the REST API advertises as `worker_id`: the bound address, `localhost` for a
-/// wildcard bind.
-fn advertised(bound: std::net::SocketAddr) -> String {
-    if bound.ip().is_unspecified() {
-        format!("localhost:{}", bound.port())
+/// `host:port` the REST API advertises as `worker_id`: `rest.advertised.host.name` /
+/// `rest.advertised.port` when set, else the bound address (`localhost` for a wildcard
+/// bind).
+fn advertised(cfg: &WorkerConfig, bound: std::net::SocketAddr) -> String {
+    let host = match &cfg.worker.rest_advertised_host {
+        Some(h) => h.clone(),
+        None if bound.ip().is_unspecified() => "localhost".to_string(),
+        None => bound.ip().to_string(),
+    };
+    let port = cfg.worker.rest_advertised_port.unwrap_or(bound.port());
+    if host.contains(':') {
+        format!("[{host}]:{port}")
     } else {
-        bound.to_string()
+        format!("{host}:{port}")
     }
 }
 
@@ -187,6 +194,7 @@ async fn serve(cfg: &WorkerConfig, started: Instant) -> anyhow::Result<()> {
             )
         })?;
     let rest_addr = advertised(
+        cfg,
         rest_listener
             .local_addr()
             .context("REST listener has no address")?,

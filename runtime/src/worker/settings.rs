@@ -55,6 +55,10 @@ pub struct WorkerSettings {
     /// `host:port` reported as `worker_id`; set by `serve` once the listener is bound.
     pub worker_id: String,
     pub rest_auth: RestAuth,
+    /// `rest.advertised.host.name` / `rest.advertised.port`: what `worker_id` says instead
+    /// of the bound address.
+    pub rest_advertised_host: Option<String>,
+    pub rest_advertised_port: Option<u16>,
     /// Worker-level converter keys: `key.converter`, `value.converter` and their prefixed
     /// sub-configs; a connector's own keys override them.
     pub converter_props: ConfigMap,
@@ -83,6 +87,8 @@ impl Default for WorkerSettings {
             rest_listen: "127.0.0.1:8083".into(),
             worker_id: "127.0.0.1:8083".into(),
             rest_auth: RestAuth::None,
+            rest_advertised_host: None,
+            rest_advertised_port: None,
             converter_props,
             offset_flush_interval: Duration::from_millis(60_000),
             offset_flush_timeout: Duration::from_millis(5_000),
@@ -166,6 +172,21 @@ impl WorkerSettings {
             match parse_rest_listener(v) {
                 Ok(addr) => s.rest_listen = addr,
                 Err(e) => errors.push(format!("rest.listeners={v:?}: {e}")),
+            }
+        }
+        if let Some(h) = map.get("rest.advertised.host.name") {
+            if h.trim().is_empty() {
+                errors.push("rest.advertised.host.name is empty".to_string());
+            } else {
+                s.rest_advertised_host = Some(h.trim().to_string());
+            }
+        }
+        if let Some(p) = map.get("rest.advertised.port") {
+            match p.trim().parse::<u16>() {
+                Ok(port) if port > 0 => s.rest_advertised_port = Some(port),
+                _ => errors.push(format!(
+                    "rest.advertised.port={p:?}: expected a port from 1 to 65535"
+                )),
             }
         }
         let user = map.get("rest.auth.basic.username");
@@ -257,8 +278,12 @@ mod tests {
             ),
             ("key.converter.schemas.enable", "false"),
             ("rest.auth.bearer.token", "t0ken"),
+            ("rest.advertised.host.name", "worker-1.internal"),
+            ("rest.advertised.port", "18083"),
         ]))
         .expect("valid");
+        assert_eq!(s.rest_advertised_host.as_deref(), Some("worker-1.internal"));
+        assert_eq!(s.rest_advertised_port, Some(18083));
         assert_eq!(s.rest_listen, "127.0.0.1:0");
         assert_eq!(s.offset_flush_interval, Duration::from_secs(1));
         assert_eq!(s.converter_props["key.converter.schemas.enable"], "false");
