@@ -54,8 +54,11 @@ fn hundred_thousand_lines_survive_a_sigkill() {
     let input = dir.join("in.txt");
     let output = dir.join("out.txt");
     let config = dir.join("worker.json");
-    std::fs::write(&config, json!({"offset.flush.interval.ms": "300"}).to_string())
-        .expect("worker config");
+    std::fs::write(
+        &config,
+        json!({"offset.flush.interval.ms": "300"}).to_string(),
+    )
+    .expect("worker config");
     let config = config.display().to_string();
     append_lines(&input, 0..LINES / 2);
 
@@ -112,7 +115,9 @@ fn hundred_thousand_lines_survive_a_sigkill() {
     // Repeats are re-reads from a committed offset: the output is a few ascending runs of
     // consecutive input lines (one rewind per task at most), each rewind short.
     let index = |l: &str| -> usize {
-        l[5..11].parse().unwrap_or_else(|_| panic!("unexpected line {l:?}"))
+        l[5..11]
+            .parse()
+            .unwrap_or_else(|_| panic!("unexpected line {l:?}"))
     };
     let mut rewinds = Vec::new();
     for pair in got.windows(2) {
