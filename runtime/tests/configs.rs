@@ -25,6 +25,13 @@ fn every_shipped_connector_config_is_valid() {
             .iter()
             .map(|(k, v)| (k.clone(), v.as_str().expect("string values").to_string()))
             .collect();
+        // The worker's own validation, as `POST /connectors` applies it.
+        let mut full = config.clone();
+        full.insert("name".to_string(), name.to_string());
+        let infos = weir_runtime::worker::validate::validate(&full);
+        if let Some(message) = weir_runtime::worker::validate::invalid_message(&infos) {
+            panic!("{what} ({name}): {message}");
+        }
         let class = config.get("connector.class").expect("connector.class");
         let plugin = weir_runtime::plugins::connector(class)
             .unwrap_or_else(|| panic!("{what}: unknown connector.class {class}"));
