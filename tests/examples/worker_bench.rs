@@ -177,7 +177,7 @@ fn main() {
     for _ in 0..starts {
         let w = Workdir::new();
         fresh.push(time_to_ready(w.dir.path()));
-        again.push(time_to_ready(&w.dir.path().to_path_buf()));
+        again.push(time_to_ready(w.dir.path()));
     }
     // Keep one directory alive so the temp dirs are not all removed at once mid-measurement.
     drop(w);
