@@ -16,11 +16,10 @@ use weir_broker::OffsetSpec;
 use weir_broker::batch;
 use weir_connect_api::{ConnectRecord, ConnectorError, SinkTask, TopicPartition};
 
-use super::errors::{ErrorConfig, ErrorHandler, RawRecord, Stage};
+use super::errors::{RawRecord, Stage};
 use super::task::{
-    Control, Converters, Halt, TaskEnv, connect_headers, state, trace_of, wait_control,
+    Control, Halt, Pipeline, TaskEnv, connect_headers, state, trace_of, wait_control,
 };
-use crate::transforms::TransformChain;
 
 /// Records handed to one `put` at most (Kafka's `max.poll.records` default; a connector
 /// changes it with `consumer.override.max.poll.records`).
@@ -74,9 +73,7 @@ enum Subscription {
 struct SinkLoop {
     env: TaskEnv,
     task: Box<dyn SinkTask>,
-    converters: Converters,
-    chain: TransformChain,
-    errors: ErrorHandler,
+    pipeline: Pipeline,
     group: String,
     /// Kafka's task class name (for `__connect.errors.class.name`).
     task_class: String,
@@ -96,24 +93,7 @@ struct SinkLoop {
 
 impl SinkLoop {
     fn start(env: TaskEnv, mut task: Box<dyn SinkTask>) -> Result<Self, String> {
-        let converters =
-            Converters::from_config(&env.connector_config, &env.settings.converter_props)?;
-        let chain = TransformChain::from_config(&env.connector_config).map_err(|es| {
-            let lines: Vec<String> = es.iter().map(ToString::to_string).collect();
-            format!("invalid transforms config: {}", lines.join("; "))
-        })?;
-        let error_config = ErrorConfig::from_config(&env.connector_config).map_err(|es| {
-            let lines: Vec<String> = es.iter().map(ToString::to_string).collect();
-            format!("invalid error handling config: {}", lines.join("; "))
-        })?;
-        let errors = ErrorHandler::new(
-            error_config,
-            &env.connector,
-            env.task,
-            Arc::clone(&env.broker),
-            Arc::clone(&env.metrics),
-            env.settings.default_partitions,
-        );
+        let pipeline = Pipeline::from_env(&env)?;
         let subscription = subscription(&env.connector_config)?;
         let from_earliest = !matches!(
             env.connector_config
@@ -144,9 +124,7 @@ impl SinkLoop {
             task_class: task_class(&env.connector_config),
             env,
             task,
-            converters,
-            chain,
-            errors,
+            pipeline,
             subscription,
             from_earliest,
             positions: BTreeMap::new(),
@@ -357,8 +335,9 @@ impl SinkLoop {
 
     async fn convert(&mut self, raw: &RawRecord) -> Result<Option<ConnectRecord>, Halt> {
         let shutdown = self.env.shutdown.clone();
-        let k = &self.converters.key;
+        let k = &self.pipeline.converters.key;
         let key = self
+            .pipeline
             .errors
             .run(Stage::KeyConverter, &k.class, raw, &shutdown, || {
                 k.converter.to_connect(&raw.topic, raw.key.as_deref())
@@ -367,8 +346,9 @@ impl SinkLoop {
         let Some((key_schema, key)) = key else {
             return Ok(None);
         };
-        let v = &self.converters.value;
+        let v = &self.pipeline.converters.value;
         let value = self
+            .pipeline
             .errors
             .run(Stage::ValueConverter, &v.class, raw, &shutdown, || {
                 v.converter.to_connect(&raw.topic, raw.value.as_deref())
@@ -382,8 +362,9 @@ impl SinkLoop {
         record.kafka_offset = Some(raw.offset);
         record.timestamp = raw.timestamp;
         record.headers = connect_headers(&raw.headers);
-        let chain = &self.chain;
+        let chain = &self.pipeline.chain;
         let transformed = self
+            .pipeline
             .errors
             .run(Stage::Transformation, "transforms", raw, &shutdown, || {
                 chain.apply(record.clone())
@@ -414,7 +395,8 @@ impl SinkLoop {
                         } else {
                             ConnectorError::fatal(f.reason.clone())
                         };
-                        self.errors
+                        self.pipeline
+                            .errors
                             .report(Stage::TaskPut, &self.task_class, raw, &error)
                             .await?;
                     }

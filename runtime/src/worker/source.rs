@@ -14,12 +14,9 @@ use weir_broker::batch::NewRecord;
 use weir_connect_api::record::{RecordMetadata, SourceMap};
 use weir_connect_api::{ConnectRecord, ConnectorError, SourceTask};
 
-use super::errors::{ErrorConfig, ErrorHandler, RawRecord, Stage};
-use super::task::{
-    Control, Converters, Halt, TaskEnv, header_bytes, state, trace_of, wait_control,
-};
+use super::errors::{RawRecord, Stage};
+use super::task::{Control, Halt, Pipeline, TaskEnv, header_bytes, state, trace_of, wait_control};
 use crate::partitioner;
-use crate::transforms::TransformChain;
 
 /// Source offsets waiting for the next commit, by the partition's JSON text.
 type Pending = BTreeMap<String, (SourceMap, SourceMap)>;
@@ -64,9 +61,7 @@ pub async fn run(env: TaskEnv, task: Box<dyn SourceTask>) {
 struct SourceLoop {
     env: TaskEnv,
     task: Box<dyn SourceTask>,
-    converters: Converters,
-    chain: TransformChain,
-    errors: ErrorHandler,
+    pipeline: Pipeline,
     pending: Pending,
     last_commit: Instant,
     /// For records without key and partition: Kafka's producer spreads them round-robin.
@@ -75,20 +70,7 @@ struct SourceLoop {
 
 impl SourceLoop {
     fn start(env: TaskEnv, mut task: Box<dyn SourceTask>) -> Result<Self, String> {
-        let converters =
-            Converters::from_config(&env.connector_config, &env.settings.converter_props)?;
-        let chain = TransformChain::from_config(&env.connector_config)
-            .map_err(|es| join_errors("transforms", &es))?;
-        let error_config = ErrorConfig::from_config(&env.connector_config)
-            .map_err(|es| join_errors("error handling", &es))?;
-        let errors = ErrorHandler::new(
-            error_config,
-            &env.connector,
-            env.task,
-            Arc::clone(&env.broker),
-            Arc::clone(&env.metrics),
-            env.settings.default_partitions,
-        );
+        let pipeline = Pipeline::from_env(&env)?;
         let offsets = env
             .stores
             .read_offsets(&env.connector)
@@ -101,9 +83,7 @@ impl SourceLoop {
         Ok(Self {
             env,
             task,
-            converters,
-            chain,
-            errors,
+            pipeline,
             pending: Pending::new(),
             last_commit: Instant::now(),
             next_partition: 0,
@@ -207,7 +187,8 @@ impl SourceLoop {
                             value: r.value,
                             headers: r.headers,
                         };
-                        self.errors
+                        self.pipeline
+                            .errors
                             .report(Stage::KafkaProduce, "weir.broker", &raw, &error)
                             .await?;
                     }
@@ -252,9 +233,10 @@ impl SourceLoop {
             value: None,
             headers: vec![],
         };
-        let chain = &self.chain;
+        let chain = &self.pipeline.chain;
         let shutdown = self.env.shutdown.clone();
         let transformed = self
+            .pipeline
             .errors
             .run(Stage::Transformation, "transforms", &raw, &shutdown, || {
                 chain.apply(record.clone())
@@ -264,8 +246,9 @@ impl SourceLoop {
             return Ok(None);
         };
         raw.topic = r.topic.clone();
-        let key_conv = &self.converters.key;
+        let key_conv = &self.pipeline.converters.key;
         let key = self
+            .pipeline
             .errors
             .run(
                 Stage::KeyConverter,
@@ -281,8 +264,9 @@ impl SourceLoop {
             .await?;
         let Some(key) = key else { return Ok(None) };
         raw.key = key.clone();
-        let value_conv = &self.converters.value;
+        let value_conv = &self.pipeline.converters.value;
         let value = self
+            .pipeline
             .errors
             .run(
                 Stage::ValueConverter,
@@ -393,11 +377,6 @@ impl SourceLoop {
         let stopped = self.task.stop().map_err(|e| trace_of(&e));
         committed.and(stopped)
     }
-}
-
-fn join_errors(what: &str, errors: &[weir_connect_api::config::ConfigError]) -> String {
-    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-    format!("invalid {what} config: {}", lines.join("; "))
 }
 
 fn now_ms() -> i64 {

@@ -9,11 +9,13 @@ use tokio::sync::watch;
 use weir_broker::Broker;
 use weir_connect_api::{ConfigMap, Converter, Headers, Value};
 
+use super::errors::{ErrorConfig, ErrorHandler};
 use super::internal::{self, Status};
 use super::metrics::TaskMetrics;
 use super::settings::WorkerSettings;
 use super::store::Stores;
 use crate::converters;
+use crate::transforms::TransformChain;
 
 /// What the herder wants a task to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,6 +174,43 @@ impl TaskEnv {
     pub fn control(&self) -> Control {
         *self.control.borrow()
     }
+}
+
+/// What every record of a task goes through besides the task itself: the converters, the
+/// transform chain and the error handler, built from the connector's config.
+pub struct Pipeline {
+    pub converters: Converters,
+    pub chain: TransformChain,
+    pub errors: ErrorHandler,
+}
+
+impl Pipeline {
+    pub fn from_env(env: &TaskEnv) -> Result<Self, String> {
+        let config = &env.connector_config;
+        let converters = Converters::from_config(config, &env.settings.converter_props)?;
+        let chain =
+            TransformChain::from_config(config).map_err(|es| join_errors("transforms", &es))?;
+        let error_config =
+            ErrorConfig::from_config(config).map_err(|es| join_errors("error handling", &es))?;
+        let errors = ErrorHandler::new(
+            error_config,
+            &env.connector,
+            env.task,
+            Arc::clone(&env.broker),
+            Arc::clone(&env.metrics),
+            env.settings.default_partitions,
+        );
+        Ok(Self {
+            converters,
+            chain,
+            errors,
+        })
+    }
+}
+
+fn join_errors(what: &str, errors: &[weir_connect_api::config::ConfigError]) -> String {
+    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    format!("invalid {what} config: {}", lines.join("; "))
 }
 
 /// A configured converter and its class name (for error reports).
