@@ -6,11 +6,11 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 use tracing::Instrument;
-use weir_connect_api::{ConfigMap, ConnectorType};
+use weir_connect_api::{ConfigMap, Connector, ConnectorType};
 
 use super::{Result, RunningTask, Worker};
 use crate::config_providers;
-use crate::plugins::{self, TaskFactory};
+use crate::plugins::{self, ConnectorPlugin, TaskFactory};
 use crate::worker::internal::{ConfigRecord, TargetState};
 use crate::worker::metrics::TaskMetrics;
 use crate::worker::model::WorkerError;
@@ -42,24 +42,10 @@ impl Worker {
             self.board.set(name, None, state::STOPPED, None);
             return;
         }
-        let resolved = match config_providers::resolve(&raw) {
-            Ok(r) => r,
-            Err(errors) => {
-                let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                return self.fail_connector(
-                    name,
-                    format!("cannot resolve config placeholders: {}", lines.join("; ")),
-                );
-            }
+        let (instance, resolved, plugin) = match start_instance(&raw) {
+            Ok(started) => started,
+            Err(trace) => return self.fail_connector(name, trace),
         };
-        let class = raw.get("connector.class").cloned().unwrap_or_default();
-        let Some(plugin) = plugins::connector(&class) else {
-            return self.fail_connector(name, format!("unknown connector class {class}"));
-        };
-        let mut instance = (plugin.new)();
-        if let Err(e) = instance.start(&resolved) {
-            return self.fail_connector(name, trace_of(&e));
-        }
         let max = raw
             .get("tasks.max")
             .and_then(|v| v.trim().parse::<usize>().ok())
@@ -223,42 +209,20 @@ impl Worker {
         for (_, t) in tasks {
             self.stop_task(name, t).await;
         }
-        if let Some(mut i) = instance
-            && let Err(e) = i.stop()
-        {
-            tracing::warn!(connector = name, error = %e, "the connector's stop failed");
-        }
+        stop_instance(name, instance);
     }
 
     /// Restarts the connector object only (its tasks keep running).
     pub(super) async fn restart_connector_instance(&self, name: &str) {
         let instance = self.lock().get_mut(name).and_then(|e| e.instance.take());
-        if let Some(mut i) = instance
-            && let Err(e) = i.stop()
-        {
-            tracing::warn!(connector = name, error = %e, "the connector's stop failed");
-        }
+        stop_instance(name, instance);
         let running_tasks = self.lock().get(name).is_some_and(|e| !e.tasks.is_empty());
         if running_tasks {
             let Some((raw, target)) = self.lock().get(name).map(|e| (e.config.clone(), e.target))
             else {
                 return;
             };
-            let started = config_providers::resolve(&raw)
-                .map_err(|es| {
-                    es.iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                })
-                .and_then(|resolved| {
-                    let class = raw.get("connector.class").cloned().unwrap_or_default();
-                    let plugin = plugins::connector(&class)
-                        .ok_or_else(|| format!("unknown connector class {class}"))?;
-                    let mut i = (plugin.new)();
-                    i.start(&resolved).map_err(|e| trace_of(&e))?;
-                    Ok(i)
-                });
+            let started = start_instance(&raw).map(|(i, _, _)| i);
             match started {
                 Ok(i) => {
                     if let Some(e) = self.lock().get_mut(name) {
@@ -326,6 +290,32 @@ impl Worker {
                 Some("cannot restart the task: its connector's config no longer resolves".into()),
             ),
         }
+    }
+}
+
+/// Resolves the connector's placeholders, finds its class and starts a connector object;
+/// the error is the FAILED trace.
+fn start_instance(
+    raw: &ConfigMap,
+) -> Result<(Box<dyn Connector>, ConfigMap, &'static ConnectorPlugin), String> {
+    let resolved = config_providers::resolve(raw).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        format!("cannot resolve config placeholders: {}", lines.join("; "))
+    })?;
+    let class = raw.get("connector.class").map_or("", String::as_str);
+    let plugin =
+        plugins::connector(class).ok_or_else(|| format!("unknown connector class {class}"))?;
+    let mut instance = (plugin.new)();
+    instance.start(&resolved).map_err(|e| trace_of(&e))?;
+    Ok((instance, resolved, plugin))
+}
+
+/// Stops a connector object, if any; a failing `stop` is logged.
+fn stop_instance(name: &str, instance: Option<Box<dyn Connector>>) {
+    if let Some(mut i) = instance
+        && let Err(e) = i.stop()
+    {
+        tracing::warn!(connector = name, error = %e, "the connector's stop failed");
     }
 }
 

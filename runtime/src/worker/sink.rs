@@ -149,16 +149,9 @@ impl SinkLoop {
                 Control::Stop => return Ok(()),
                 Control::Pause => {
                     self.env.report(state::PAUSED, None);
-                    loop {
-                        let current = *control.borrow_and_update();
-                        if current != Control::Pause {
-                            break;
-                        }
+                    // Offsets still commit while paused.
+                    while self.env.still_paused(&mut control).await {
                         self.commit_if_due().await;
-                        wait_control(&mut control, self.env.settings.offset_flush_interval).await;
-                    }
-                    if *control.borrow() == Control::Run {
-                        self.env.report(state::RUNNING, None);
                     }
                     continue;
                 }

@@ -170,6 +170,21 @@ impl TaskEnv {
         }
     }
 
+    /// While paused, waits until the control changes or an offset commit is due; `false`
+    /// once no longer paused (reporting RUNNING when resumed).
+    pub async fn still_paused(&self, control: &mut watch::Receiver<Control>) -> bool {
+        if *control.borrow_and_update() == Control::Pause {
+            wait_control(control, self.settings.offset_flush_interval).await;
+            if *control.borrow() == Control::Pause {
+                return true;
+            }
+        }
+        if *control.borrow() == Control::Run {
+            self.report(state::RUNNING, None);
+        }
+        false
+    }
+
     /// The current control value.
     pub fn control(&self) -> Control {
         *self.control.borrow()
