@@ -71,6 +71,9 @@ impl FileStreamSinkTask {
         };
         let written = async {
             f.write_all(&self.pending).await?;
+            // tokio's File finishes a write in the background: wait for it, so the bytes
+            // are in the file (and a write error is seen) before put or flush returns.
+            f.flush().await?;
             if sync {
                 f.sync_data().await?;
             }
