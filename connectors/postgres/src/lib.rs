@@ -1,10 +1,34 @@
-//! Postgres logical-replication CDC source, compatible with Debezium's PostgresConnector (io.debezium.connector.postgresql.PostgresConnector).
+//! Postgres logical-replication CDC source, compatible with Debezium's PostgresConnector
+//! (`io.debezium.connector.postgresql.PostgresConnector`), and Debezium's
+//! `ExtractNewRecordState` transform.
 //!
-//! What will live here: a replication client written on postgres-protocol (startup with
-//! `replication=database`, SCRAM/MD5 auth, CopyBoth framing, XLogData, keepalives and standby
-//! status), a pgoutput v1/v2 decoder, the initial snapshot on an exported snapshot, the type
-//! mapping to Connect schemas, and Debezium's change-event envelope, topic names and config keys.
-//! The slot's flush LSN advances only after records and source offsets are durable in the log.
+//! - [`wire`]: our own Postgres client on `postgres-protocol` + tokio (tokio-postgres has no
+//!   replication mode): startup (optionally with `replication=database`), trust / cleartext /
+//!   MD5 / SCRAM-SHA-256 auth, TLS per `database.sslmode`, the simple query protocol with
+//!   streamed rows, and the CopyBoth replication stream (XLogData, keepalives, standby status).
+//! - [`pgoutput`]: the pgoutput v1/v2 decoder and the assembly of streamed in-progress
+//!   transactions (buffered per xid, spilled to disk beyond a memory bound).
+//! - [`schema`]: the type registry, Debezium's type mapping of text values to Connect values,
+//!   and the change-event envelope, source block, keys and topic names.
+//! - [`task`]: the connector and its task: slot and publication management, the snapshot,
+//!   streaming, offsets, and the LSN acknowledged only after records are durable in the log.
+//! - [`transforms`]: `io.debezium.transforms.ExtractNewRecordState`.
+
+pub mod config;
+pub mod pgoutput;
+pub mod schema;
+pub mod task;
+pub mod transforms;
+pub mod wire;
 
 /// The connector API version this crate was built against.
 pub const API_VERSION: &str = weir_connect_api::API_VERSION;
+
+/// The Debezium version reported in `source.version` and by `GET /connector-plugins`.
+pub const DEBEZIUM_VERSION: &str = "3.0.8.Final";
+
+/// `connector.class` of the Postgres source.
+pub const CONNECTOR_CLASS: &str = "io.debezium.connector.postgresql.PostgresConnector";
+
+/// `transforms.<alias>.type` of the unwrap transform.
+pub const EXTRACT_NEW_RECORD_STATE_CLASS: &str = "io.debezium.transforms.ExtractNewRecordState";

@@ -1,0 +1,1 @@
+//! The connector config: being written.
