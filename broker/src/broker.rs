@@ -410,6 +410,11 @@ impl Broker {
         result
     }
 
+    /// Fsyncs one partition's appends now (a source's records before its offsets commit).
+    pub fn sync(&self, topic: &str, partition: i32) -> Result<()> {
+        self.partition(topic, partition)?.lock().flush()
+    }
+
     /// Whether appends to `topic` fsync before they return (`flush.messages`).
     pub fn syncs_on_append(&self, topic: &str) -> bool {
         self.topic(topic)

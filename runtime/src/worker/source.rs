@@ -1,10 +1,12 @@
 //! A source task's loop: poll -> transforms -> converters -> append to the log; once the log
 //! has the records, their source offsets are pending, and every `offset.flush.interval.ms`
-//! (and at stop) they are written to `connect-offsets` before the task's `commit`.
+//! (and at stop) the partitions written are fsynced, then the offsets are written to
+//! `connect-offsets` (itself fsynced per append), then the task's `commit` is called: a
+//! source may acknowledge upstream (a Postgres slot's flush LSN) only what is durable.
 //! Offsets never run ahead of the log: a worker killed at any point re-reads at most the
 //! records polled since the last offset commit.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -63,6 +65,9 @@ struct SourceLoop {
     task: Box<dyn SourceTask>,
     pipeline: Pipeline,
     pending: Pending,
+    /// Partitions appended to since the last commit: fsynced before offsets are written, so
+    /// a committed source offset never points past records a crash could lose.
+    unsynced: BTreeSet<(String, i32)>,
     last_commit: Instant,
     /// For records without key and partition: Kafka's producer spreads them round-robin.
     next_partition: i32,
@@ -85,6 +90,7 @@ impl SourceLoop {
             task,
             pipeline,
             pending: Pending::new(),
+            unsynced: BTreeSet::new(),
             last_commit: Instant::now(),
             next_partition: 0,
         })
@@ -188,6 +194,7 @@ impl SourceLoop {
                 }
             }
         }
+        self.unsynced.extend(acked.keys().cloned());
         let now = now_ms();
         for (record, slot) in placed {
             if let Some((topic, partition, index)) = slot
@@ -343,12 +350,25 @@ impl SourceLoop {
             .map(|(p, o)| (p.clone(), Some(o.clone())))
             .collect();
         let stores = Arc::clone(&self.env.stores);
+        let broker = Arc::clone(&self.env.broker);
         let connector = self.env.connector.clone();
-        let written = tokio::task::spawn_blocking(move || stores.put_offsets(&connector, &offsets))
-            .await
-            .map_err(|e| format!("the offset commit task failed: {e}"))?;
+        let unsynced = std::mem::take(&mut self.unsynced);
+        let written = tokio::task::spawn_blocking(move || {
+            for (topic, partition) in &unsynced {
+                if let Err(e) = broker.sync(topic, *partition) {
+                    return (
+                        Err(format!("cannot fsync {topic}-{partition}: {e}")),
+                        unsynced,
+                    );
+                }
+            }
+            let r = stores.put_offsets(&connector, &offsets);
+            (r.map_err(|e| e.to_string()), unsynced)
+        })
+        .await
+        .map_err(|e| format!("the offset commit task failed: {e}"))?;
         match written {
-            Ok(()) => {
+            (Ok(()), _) => {
                 self.pending.clear();
                 self.env.metrics.set_offset_lag(0);
                 if let Err(e) = self.task.commit().await {
@@ -357,7 +377,8 @@ impl SourceLoop {
                 Ok(())
             }
             // Kept pending: the next commit tries again; the records are in the log.
-            Err(e) => {
+            (Err(e), unsynced) => {
+                self.unsynced.extend(unsynced);
                 tracing::error!(task = %self.name(), error = %e, "cannot commit source offsets");
                 Ok(())
             }
