@@ -65,6 +65,16 @@ pub trait SourceTask: Send {
     fn commit(&mut self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async { Ok(()) })
     }
+    /// Called after the worker committed offsets: `offsets` holds, per source partition, the
+    /// newest offset now durable in `connect-offsets`, every record up to it durable in the
+    /// log. A source that acknowledges upstream (a replication slot) acknowledges only these.
+    /// By default calls [`SourceTask::commit`].
+    fn commit_offsets(
+        &mut self,
+        _offsets: &[crate::record::SourcePosition],
+    ) -> BoxFuture<'_, Result<()>> {
+        self.commit()
+    }
     /// Called once a record is durable in the log.
     fn commit_record(&mut self, _record: &ConnectRecord, _metadata: RecordMetadata) {}
     fn stop(&mut self) -> Result<()>;

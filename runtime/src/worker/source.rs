@@ -14,7 +14,7 @@ use bytes::Bytes;
 use kafka_protocol::records::Compression;
 use weir_broker::batch::NewRecord;
 use weir_connect_api::record::{RecordMetadata, SourceMap};
-use weir_connect_api::{ConnectRecord, ConnectorError, SourceTask};
+use weir_connect_api::{ConnectRecord, ConnectorError, SourcePosition, SourceTask};
 
 use super::errors::{RawRecord, Stage};
 use super::task::{Control, Halt, Pipeline, TaskEnv, header_bytes, state, trace_of, wait_control};
@@ -369,9 +369,12 @@ impl SourceLoop {
         .map_err(|e| format!("the offset commit task failed: {e}"))?;
         match written {
             (Ok(()), _) => {
-                self.pending.clear();
+                let committed: Vec<SourcePosition> = std::mem::take(&mut self.pending)
+                    .into_values()
+                    .map(|(partition, offset)| SourcePosition { partition, offset })
+                    .collect();
                 self.env.metrics.set_offset_lag(0);
-                if let Err(e) = self.task.commit().await {
+                if let Err(e) = self.task.commit_offsets(&committed).await {
                     tracing::warn!(task = %self.name(), error = %e, "the task's commit failed");
                 }
                 Ok(())
