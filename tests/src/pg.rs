@@ -14,18 +14,29 @@
 //! like a user's psql session, so scripts may mix DDL, DML, functions with `$$` bodies and
 //! calls that refuse to run inside a transaction block (creating a replication slot).
 //!
+//! Every method blocks (it runs a process or waits for one) and every wait has a deadline.
+//! Tokio tests may call them directly, or through `spawn_blocking` while a replication
+//! stream must keep being read on the same runtime thread.
+//!
 //! Binaries come from [`pg_bin`]; `scripts/test` installs them when they are missing.
 
+mod options;
+mod process;
+mod psql;
+mod tls;
+
 use std::fs::File;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+
+pub use options::{PgAuth, PgOptions, PgRole};
+use process::{alive, check, children_of, chown_postgres, free_port, run, signal};
 
 /// The superuser `initdb` creates; it logs in without a password through the socket (and
 /// over TCP) in every configuration.
@@ -39,10 +50,6 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long one `sql` call (or `initdb`, `openssl`, `chown`) may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
-/// psql's output format: fields end with this, records with NUL (which text values never
-/// hold), and SQL NULL prints as [`NULL_MARK`].
-const FIELD_SEP: &str = "\u{1f}";
-const NULL_MARK: &str = "\u{1}";
 
 /// The path of PostgreSQL program `name` (`initdb`, `postgres`, `psql`, `pg_recvlogical`,
 /// ...): from `$WEIR_PG_BINDIR`, else `/usr/lib/postgresql/15/bin`, else `pg_config
@@ -64,101 +71,6 @@ pub fn pg_bin(name: &str) -> PathBuf {
     match dir {
         Some(dir) => dir.join(name),
         None => PathBuf::from(name),
-    }
-}
-
-/// How a password role authenticates over TCP (the pg_hba method and the password's
-/// storage, `password_encryption`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PgAuth {
-    Md5,
-    ScramSha256,
-}
-
-impl PgAuth {
-    /// The name in pg_hba.conf and in `password_encryption`.
-    pub fn method(self) -> &'static str {
-        match self {
-            PgAuth::Md5 => "md5",
-            PgAuth::ScramSha256 => "scram-sha-256",
-        }
-    }
-}
-
-/// A role created at start with a password. Its `Debug` hides the password.
-#[derive(Clone)]
-pub struct PgRole {
-    pub name: String,
-    pub password: String,
-    pub auth: PgAuth,
-    /// `CREATE ROLE` options; `LOGIN REPLICATION` unless changed (add `SUPERUSER`, or grant
-    /// what a test needs with [`PgServer::sql`]).
-    pub attributes: String,
-}
-
-impl std::fmt::Debug for PgRole {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgRole")
-            .field("name", &self.name)
-            .field("password", &"[hidden]")
-            .field("auth", &self.auth)
-            .field("attributes", &self.attributes)
-            .finish()
-    }
-}
-
-/// What [`PgServer::start`] sets up beyond the defaults.
-#[derive(Debug, Clone, Default)]
-pub struct PgOptions {
-    /// Extra server settings, passed as `-c name=value` after the defaults (so they win):
-    /// `logical_decoding_work_mem=64kB`, `wal_sender_timeout=2s`, `fsync=off` (only for
-    /// tests that do not test durability)...
-    pub settings: Vec<(String, String)>,
-    /// A password role. With one, TCP logins other than [`SUPERUSER`]'s need a password
-    /// (pg_hba method from [`PgRole::auth`]); without one, every login is trusted.
-    pub role: Option<PgRole>,
-    /// `ssl=on` with a server certificate for `localhost` and `127.0.0.1` signed by a CA
-    /// created for this server ([`PgServer::ca_cert`]). Clients may still connect without
-    /// TLS unless [`PgOptions::hba`] lines say otherwise.
-    pub tls: bool,
-    /// pg_hba.conf lines placed before the harness's own (first match wins), e.g.
-    /// `hostnossl all weir 127.0.0.1/32 reject`.
-    pub hba: Vec<String>,
-}
-
-impl PgOptions {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds a server setting (`-c name=value`).
-    pub fn set(mut self, name: &str, value: &str) -> Self {
-        self.settings.push((name.to_owned(), value.to_owned()));
-        self
-    }
-
-    /// Creates role `name` with `password` (`LOGIN REPLICATION`) that logs in over TCP
-    /// with `auth`.
-    pub fn role(mut self, name: &str, password: &str, auth: PgAuth) -> Self {
-        self.role = Some(PgRole {
-            name: name.to_owned(),
-            password: password.to_owned(),
-            auth,
-            attributes: "LOGIN REPLICATION".to_owned(),
-        });
-        self
-    }
-
-    /// Turns TLS on (see [`PgOptions::tls`]).
-    pub fn tls(mut self) -> Self {
-        self.tls = true;
-        self
-    }
-
-    /// Adds a pg_hba.conf line before the harness's own.
-    pub fn hba(mut self, line: &str) -> Self {
-        self.hba.push(line.to_owned());
-        self
     }
 }
 
@@ -213,9 +125,9 @@ impl PgServer {
                 .execute_batch(&format!(
                     "SET password_encryption = '{}';\nCREATE ROLE {} WITH {} PASSWORD {};",
                     role.auth.method(),
-                    quote_ident(&role.name),
+                    psql::quote_ident(&role.name),
                     role.attributes,
-                    quote_literal(&role.password)
+                    psql::quote_literal(&role.password)
                 ))
                 .with_context(|| format!("cannot create role {}", role.name))?;
         }
@@ -289,11 +201,11 @@ impl PgServer {
 
     /// [`PgServer::sql`] in database `db`.
     pub fn sql_db(&self, db: &str, sql: &str) -> anyhow::Result<Vec<Vec<Option<String>>>> {
-        let mut cmd = self.psql();
+        let mut cmd = psql::command(self.port, self.dir());
         cmd.arg("-h")
             .arg(self.dir())
             .args(["-U", SUPERUSER, "-d", db]);
-        run_psql(
+        psql::run_rows(
             cmd,
             sql,
             &format!("SQL on postgres at {}", self.dir().display()),
@@ -311,7 +223,7 @@ impl PgServer {
         sslmode: &str,
         sql: &str,
     ) -> anyhow::Result<Vec<Vec<Option<String>>>> {
-        let mut cmd = self.psql();
+        let mut cmd = psql::command(self.port, self.dir());
         cmd.args(["-h", HOST, "-p"])
             .arg(self.port.to_string())
             .args(["-U", user, "-d", "postgres", "-w"])
@@ -322,7 +234,7 @@ impl PgServer {
         if let Some(ca) = self.ca_cert() {
             cmd.env("PGSSLROOTCERT", ca);
         }
-        run_psql(cmd, sql, &format!("SQL as {user} on {HOST}:{}", self.port))
+        psql::run_rows(cmd, sql, &format!("SQL as {user} on {HOST}:{}", self.port))
     }
 
     /// Runs an SQL script as [`PgServer::sql`] does, discarding rows.
@@ -506,72 +418,7 @@ impl PgServer {
         std::fs::write(&hba_path, hba)
             .with_context(|| format!("cannot write {}", hba_path.display()))?;
         if self.opts.tls {
-            self.make_certificates()?;
-        }
-        Ok(())
-    }
-
-    /// A CA (`tls/ca.crt`) and a server certificate for `localhost` / `127.0.0.1` signed by
-    /// it, `data/server.crt` and `data/server.key` (P-256 keys: quick to make).
-    fn make_certificates(&self) -> anyhow::Result<()> {
-        let tls = self.dir().join("tls");
-        std::fs::create_dir_all(&tls)?;
-        std::fs::write(
-            tls.join("openssl.cnf"),
-            "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = weir test CA\n\
-             [ca_ext]\nbasicConstraints = critical,CA:TRUE\n\
-             keyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\n\
-             [server_ext]\nbasicConstraints = critical,CA:FALSE\n\
-             keyUsage = critical,digitalSignature,keyEncipherment\n\
-             extendedKeyUsage = serverAuth\nsubjectAltName = DNS:localhost,IP:127.0.0.1\n\
-             subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n",
-        )?;
-        let data = self.data_dir();
-        let key = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ];
-        let steps: [(&str, Vec<&str>); 3] = [
-            ("the test CA", {
-                let mut a = vec!["req", "-x509", "-config", "openssl.cnf"];
-                a.extend(["-extensions", "ca_ext", "-days", "3650"]);
-                a.extend(key);
-                a.extend(["-keyout", "ca.key", "-out", "ca.crt"]);
-                a
-            }),
-            ("the server key", {
-                let mut a = vec!["req", "-new", "-config", "openssl.cnf"];
-                a.extend(["-subj", "/CN=localhost"]);
-                a.extend(key);
-                a.extend(["-keyout", "server.key", "-out", "server.csr"]);
-                a
-            }),
-            ("the server certificate", {
-                let mut a = vec!["x509", "-req", "-in", "server.csr", "-CA", "ca.crt"];
-                a.extend(["-CAkey", "ca.key", "-set_serial", "2", "-days", "3650"]);
-                a.extend(["-extfile", "openssl.cnf", "-extensions", "server_ext"]);
-                a.extend(["-out", "server.crt"]);
-                a
-            }),
-        ];
-        for (what, args) in steps {
-            let mut cmd = Command::new("openssl");
-            cmd.args(args).current_dir(&tls);
-            check(run("openssl", cmd, None, COMMAND_TIMEOUT)?, what)?;
-        }
-        for name in ["server.crt", "server.key"] {
-            std::fs::copy(tls.join(name), data.join(name))
-                .with_context(|| format!("cannot copy {name} into {}", data.display()))?;
-        }
-        // Postgres refuses a key that others may read.
-        let mut chmod = Command::new("chmod");
-        chmod.arg("600").arg(data.join("server.key"));
-        check(run("chmod", chmod, None, COMMAND_TIMEOUT)?, "chmod")?;
-        if self.as_root {
-            chown_postgres(&data)?;
+            tls::make_certificates(self.dir(), &self.data_dir(), self.as_root)?;
         }
         Ok(())
     }
@@ -587,24 +434,6 @@ impl PgServer {
             Command::new(program)
         }
     }
-
-    /// `psql` with the harness's output format and no influence from `PG*` variables.
-    fn psql(&self) -> Command {
-        let mut cmd = Command::new(pg_bin("psql"));
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("PG") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-0"])
-            .args(["-F", FIELD_SEP, "-P"])
-            .arg(format!("null={NULL_MARK}"))
-            .arg("-p")
-            .arg(self.port.to_string())
-            .env("PGCONNECT_TIMEOUT", "10")
-            .current_dir(self.dir());
-        cmd
-    }
 }
 
 impl Drop for PgServer {
@@ -615,175 +444,6 @@ impl Drop for PgServer {
     }
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
-fn free_port() -> anyhow::Result<u16> {
-    let listener = TcpListener::bind((HOST, 0)).context("cannot bind 127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
-}
-
-/// `chown -R postgres:postgres path`.
-fn chown_postgres(path: &Path) -> anyhow::Result<()> {
-    let mut cmd = Command::new("chown");
-    cmd.arg("-R").arg("postgres:postgres").arg(path);
-    check(
-        run("chown", cmd, None, COMMAND_TIMEOUT)?,
-        "chown to postgres",
-    )
-}
-
-/// Sends signal `sig` (`INT`, `KILL`) to `pids`.
-fn signal(sig: &str, pids: &[u32]) -> anyhow::Result<()> {
-    let status = Command::new("kill")
-        .arg("-s")
-        .arg(sig)
-        .args(pids.iter().map(u32::to_string))
-        .stderr(Stdio::null())
-        .status()
-        .context("cannot run kill")?;
-    if !status.success() {
-        bail!("kill -s {sig} {pids:?} failed ({status})");
-    }
-    Ok(())
-}
-
-/// The PIDs whose parent is `pid` (from /proc; the postmaster's backends and workers).
-fn children_of(pid: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|p| proc_stat(*p).is_some_and(|(_, ppid)| ppid == pid))
-        .collect()
-}
-
-/// Whether `pid` exists and is not a zombie.
-fn alive(pid: u32) -> bool {
-    proc_stat(pid).is_some_and(|(state, _)| state != 'Z')
-}
-
-/// State and parent PID of `pid`, from `/proc/<pid>/stat` (`pid (comm) state ppid ...`).
-fn proc_stat(pid: u32) -> Option<(char, u32)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let mut rest = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
-    let state = rest.next()?.chars().next()?;
-    let ppid = rest.next()?.parse().ok()?;
-    Some((state, ppid))
-}
-
-/// Runs `cmd` as psql with `sql` on stdin and parses its rows.
-fn run_psql(cmd: Command, sql: &str, what: &str) -> anyhow::Result<Vec<Vec<Option<String>>>> {
-    let out = run("psql", cmd, Some(sql.as_bytes()), COMMAND_TIMEOUT)?;
-    if !out.status.success() {
-        bail!(
-            "{what} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let text = String::from_utf8(out.stdout).context("psql printed invalid UTF-8")?;
-    // Every record ends with NUL; an empty last piece is the end of the output.
-    let mut records: Vec<&str> = text.split('\0').collect();
-    if records.last() == Some(&"") {
-        records.pop();
-    }
-    Ok(records
-        .into_iter()
-        .map(|r| {
-            r.split(FIELD_SEP)
-                .map(|f| (f != NULL_MARK).then(|| f.to_owned()))
-                .collect()
-        })
-        .collect())
-}
-
-/// Runs `cmd` with `stdin` (or none), collecting its output; past `timeout` it is killed
-/// and this fails.
-fn run(
-    name: &str,
-    mut cmd: Command,
-    stdin: Option<&[u8]>,
-    timeout: Duration,
-) -> anyhow::Result<Output> {
-    let mut child = cmd
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot run {name} ({cmd:?})"))?;
-    let writer = match (stdin, child.stdin.take()) {
-        (Some(data), Some(mut pipe)) => {
-            let data = data.to_vec();
-            // psql may stop reading at an error and close its stdin: the write may fail.
-            Some(std::thread::spawn(move || {
-                let _ = pipe.write_all(&data);
-            }))
-        }
-        _ => None,
-    };
-    let read = |from: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut from) = from {
-                let _ = from.read_to_end(&mut buf);
-            }
-            buf
-        })
-    };
-    let stdout = read(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let stderr = read(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let deadline = Instant::now() + timeout;
-    let mut pause = Duration::from_millis(1);
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("{name} did not finish within {timeout:?} (killed): {cmd:?}");
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(20));
-    };
-    if let Some(w) = writer {
-        let _ = w.join();
-    }
-    let join = |h: std::thread::JoinHandle<Vec<u8>>| h.join().unwrap_or_default();
-    Ok(Output {
-        status,
-        stdout: join(stdout),
-        stderr: join(stderr),
-    })
-}
-
-/// `Ok` when `out` is a success, else an error with its output.
-fn check(out: Output, what: &str) -> anyhow::Result<()> {
-    if out.status.success() {
-        return Ok(());
-    }
-    bail!(
-        "{what} failed ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// The last 60 lines of a server log, for error messages.
 fn tail(log: &str) -> String {
     let lines: Vec<&str> = log.lines().collect();
@@ -791,14 +451,4 @@ fn tail(log: &str) -> String {
         "--- server log (tail) ---\n{}",
         lines[lines.len().saturating_sub(60)..].join("\n")
     )
-}
-
-/// `name` as an SQL identifier.
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// `text` as an SQL string literal.
-fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }

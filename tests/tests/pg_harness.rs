@@ -70,7 +70,10 @@ fn starts_answers_sql_and_stops() {
     let pid = pg.pid().expect("running");
     pg.stop().expect("stop");
     assert!(!pg.is_running());
-    assert!(!std::path::Path::new(&format!("/proc/{pid}/cmdline")).exists() || pg.pid().is_none());
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "postmaster reaped"
+    );
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", pg.port())).is_err(),
         "port still open after stop"
@@ -118,6 +121,17 @@ fn logical_replication_works() {
         pg_bin("pg_recvlogical").exists(),
         "pg_recvlogical is installed"
     );
+
+    // Dropping the server stops it and removes its directory.
+    let mut pg = pg;
+    let pid = pg.pid().expect("running");
+    let dir = pg.dir().to_path_buf();
+    drop(pg);
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "postmaster stopped"
+    );
+    assert!(!dir.exists(), "temp dir removed");
 }
 
 #[test]
