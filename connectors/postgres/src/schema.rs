@@ -45,7 +45,9 @@ pub use envelope::{
 pub use options::{
     BinaryMode, DecimalMode, HstoreMode, IntervalMode, TimePrecisionMode, ValueOptions,
 };
-pub use table::{ColumnInfo, ColumnValue, TABLE_COLUMNS_SQL, TableId, TableSchema, table_columns_sql};
+pub use table::{
+    ColumnInfo, ColumnValue, TABLE_COLUMNS_SQL, TableId, TableSchema, table_columns_sql,
+};
 pub use types::{PgType, TypeKind, TypeRegistry, oid};
 
 /// A WAL position (as the `wire` module's `Lsn`).

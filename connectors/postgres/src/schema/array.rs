@@ -25,7 +25,11 @@ pub(crate) fn parse_array(text: &str) -> Result<Vec<Option<String>>, String> {
             chars.next();
         }
         match chars.peek() {
-            Some('{') => return Err(format!("array literal {text:?} has more than one dimension")),
+            Some('{') => {
+                return Err(format!(
+                    "array literal {text:?} has more than one dimension"
+                ));
+            }
             Some('"') => {
                 chars.next();
                 let mut v = String::new();
@@ -33,11 +37,15 @@ pub(crate) fn parse_array(text: &str) -> Result<Vec<Option<String>>, String> {
                     match chars.next() {
                         Some('\\') => match chars.next() {
                             Some(c) => v.push(c),
-                            None => return Err(format!("array literal {text:?} ends in an escape")),
+                            None => {
+                                return Err(format!("array literal {text:?} ends in an escape"));
+                            }
                         },
                         Some('"') => break,
                         Some(c) => v.push(c),
-                        None => return Err(format!("array literal {text:?} has an unclosed quote")),
+                        None => {
+                            return Err(format!("array literal {text:?} has an unclosed quote"));
+                        }
                     }
                 }
                 out.push(Some(v));
@@ -97,7 +105,10 @@ mod tests {
                 Some("x\\y".into())
             ]
         );
-        assert_eq!(parse_array("{}").expect("empty"), Vec::<Option<String>>::new());
+        assert_eq!(
+            parse_array("{}").expect("empty"),
+            Vec::<Option<String>>::new()
+        );
         assert_eq!(
             parse_array("[0:1]={7,8}").expect("dims"),
             vec![Some("7".into()), Some("8".into())]

@@ -5,18 +5,18 @@
 use bytes::Bytes;
 use weir_connect_api::{SchemaRef, SchemaType, Struct, Value};
 
+use super::array::parse_array;
 use super::hstore::{hstore_json, java_hashmap_order, parse_hstore};
 use super::mapping::{Conv, TimeUnit};
 use super::md5::name_uuid;
 use super::numeric::Dec;
 use super::options::{BinaryMode, DecimalMode, HstoreMode, IntervalMode, TimePrecisionMode};
 use super::temporal::{self, PgInterval, Temporal};
-use super::array::parse_array;
 
 /// Decodes hex digits (either case); `None` on odd length or a bad digit.
 pub(crate) fn decode_hex(s: &str) -> Option<Vec<u8>> {
     let b = s.as_bytes();
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return None;
     }
     let nib = |c: u8| -> Option<u8> {
@@ -27,7 +27,9 @@ pub(crate) fn decode_hex(s: &str) -> Option<Vec<u8>> {
             _ => None,
         }
     };
-    b.chunks(2).map(|p| Some(nib(p[0])? << 4 | nib(p[1])?)).collect()
+    b.chunks(2)
+        .map(|p| Some(nib(p[0])? << 4 | nib(p[1])?))
+        .collect()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -74,11 +76,19 @@ fn parse_money(text: &str) -> Option<Dec> {
         None => text.to_string(),
     };
     let negative = t.starts_with('(');
-    let inner = if negative && t.ends_with(')') { &t[1..t.len() - 1] } else { t.as_str() };
+    let inner = if negative && t.ends_with(')') {
+        &t[1..t.len() - 1]
+    } else {
+        t.as_str()
+    };
     let mut chars = inner.chars();
     chars.next();
     let digits: String = chars.filter(|c| *c != ',').collect();
-    Dec::parse(&if negative { format!("-{digits}") } else { digits })
+    Dec::parse(&if negative {
+        format!("-{digits}")
+    } else {
+        digits
+    })
 }
 
 fn decimal_value(d: &Dec, schema: &SchemaRef, mode: DecimalMode, variable: bool) -> Value {
@@ -111,7 +121,9 @@ pub(crate) fn point_value(schema: &SchemaRef, x: f64, y: f64) -> Value {
 }
 
 fn parse_f64(s: &str) -> Result<f64, String> {
-    s.trim().parse::<f64>().map_err(|_| format!("{s:?} is not a number"))
+    s.trim()
+        .parse::<f64>()
+        .map_err(|_| format!("{s:?} is not a number"))
 }
 
 fn bits_value(text: &str) -> Value {
@@ -146,15 +158,13 @@ fn time_value(micros: i128, unit: TimeUnit) -> Result<Value, String> {
         TimeUnit::Millis => Value::Int32((micros / 1000) as i32),
         TimeUnit::Micros => Value::Int64(micros as i64),
         TimeUnit::Nanos => Value::Int64((micros * 1000) as i64),
-        TimeUnit::Iso => Value::String(format!(
-            "{}Z",
-            temporal::format_time_of_day(micros, None)
-        )),
+        TimeUnit::Iso => Value::String(format!("{}Z", temporal::format_time_of_day(micros, None))),
     })
 }
 
 fn timestamp_value(micros: i128, unit: TimeUnit) -> Result<Value, String> {
-    let fit = |v: i128| i64::try_from(v).map_err(|_| format!("timestamp {micros} µs overflows int64"));
+    let fit =
+        |v: i128| i64::try_from(v).map_err(|_| format!("timestamp {micros} µs overflows int64"));
     Ok(match unit {
         TimeUnit::Millis => Value::Int64(fit(micros.div_euclid(1000))?),
         TimeUnit::Micros => Value::Int64(fit(micros)?),
@@ -166,17 +176,36 @@ fn timestamp_value(micros: i128, unit: TimeUnit) -> Result<Value, String> {
 /// Converts one non-null text value of a column mapped to (`schema`, `conv`).
 pub(crate) fn convert(conv: &Conv, schema: &SchemaRef, text: &str) -> Result<Value, String> {
     Ok(match conv {
-        Conv::Bool => Value::Boolean(text.eq_ignore_ascii_case("t") || text.eq_ignore_ascii_case("true")),
+        Conv::Bool => {
+            Value::Boolean(text.eq_ignore_ascii_case("t") || text.eq_ignore_ascii_case("true"))
+        }
         Conv::Bit => Value::Boolean(
             i64::from_str_radix(text, 2).map_err(|_| format!("{text:?} is not a bit string"))? != 0,
         ),
         Conv::Bits => bits_value(text),
-        Conv::Int16 => Value::Int16(text.trim().parse().map_err(|_| format!("{text:?} is not a smallint"))?),
-        Conv::Int32 => Value::Int32(text.trim().parse().map_err(|_| format!("{text:?} is not an integer"))?),
-        Conv::Int64 => Value::Int64(text.trim().parse().map_err(|_| format!("{text:?} is not a bigint"))?),
+        Conv::Int16 => Value::Int16(
+            text.trim()
+                .parse()
+                .map_err(|_| format!("{text:?} is not a smallint"))?,
+        ),
+        Conv::Int32 => Value::Int32(
+            text.trim()
+                .parse()
+                .map_err(|_| format!("{text:?} is not an integer"))?,
+        ),
+        Conv::Int64 => Value::Int64(
+            text.trim()
+                .parse()
+                .map_err(|_| format!("{text:?} is not a bigint"))?,
+        ),
         Conv::Float32 => Value::Float32(parse_f64(text)? as f32),
         Conv::Float64 => Value::Float64(parse_f64(text)?),
-        Conv::Numeric { mode, scale, variable, rescale } => {
+        Conv::Numeric {
+            mode,
+            scale,
+            variable,
+            rescale,
+        } => {
             let special = match text {
                 "NaN" => Some((f64::NAN, "NAN")),
                 "Infinity" => Some((f64::INFINITY, "POSITIVE_INFINITY")),
@@ -203,15 +232,20 @@ pub(crate) fn convert(conv: &Conv, schema: &SchemaRef, text: &str) -> Result<Val
             match mode {
                 DecimalMode::Double => Value::Float64(d.to_f64()),
                 DecimalMode::String => Value::String(d.to_plain_string()),
-                DecimalMode::Precise => Value::Bytes(Bytes::from(d.with_scale(*digits as i32).unscaled_bytes())),
+                DecimalMode::Precise => {
+                    Value::Bytes(Bytes::from(d.with_scale(*digits as i32).unscaled_bytes()))
+                }
             }
         }
         Conv::Text => Value::String(text.to_string()),
         Conv::Binary(mode) => {
-            let hex = text
-                .strip_prefix("\\x")
-                .ok_or_else(|| format!("bytea value does not start with \\x (bytea_output must be hex)"))?;
-            binary_value(decode_hex(hex).ok_or_else(|| "bytea value is not valid hex".to_string())?, *mode)
+            let hex = text.strip_prefix("\\x").ok_or_else(|| {
+                "bytea value does not start with \\x (bytea_output must be hex)".to_string()
+            })?;
+            binary_value(
+                decode_hex(hex).ok_or_else(|| "bytea value is not valid hex".to_string())?,
+                *mode,
+            )
         }
         Conv::Unknown(mode) => binary_value(text.as_bytes().to_vec(), *mode),
         Conv::Date(mode) => {
@@ -219,7 +253,9 @@ pub(crate) fn convert(conv: &Conv, schema: &SchemaRef, text: &str) -> Result<Val
                 return Err(format!("{text:?} is not a date"));
             };
             match mode {
-                TimePrecisionMode::IsoString => Value::String(format!("{}Z", temporal::format_date(days as i64))),
+                TimePrecisionMode::IsoString => {
+                    Value::String(format!("{}Z", temporal::format_date(days as i64)))
+                }
                 _ => Value::Int32(days as i64 as i32),
             }
         }
@@ -246,7 +282,9 @@ pub(crate) fn convert(conv: &Conv, schema: &SchemaRef, text: &str) -> Result<Val
         }
         Conv::Point => {
             let inner = text.trim().trim_start_matches('(').trim_end_matches(')');
-            let (x, y) = inner.split_once(',').ok_or_else(|| format!("{text:?} is not a point"))?;
+            let (x, y) = inner
+                .split_once(',')
+                .ok_or_else(|| format!("{text:?} is not a point"))?;
             point_value(schema, parse_f64(x)?, parse_f64(y)?)
         }
         Conv::Hstore(mode) => hstore_value(text, *mode)?,
@@ -260,7 +298,11 @@ pub(crate) fn convert(conv: &Conv, schema: &SchemaRef, text: &str) -> Result<Val
                 out.push(match item {
                     None => Value::Null,
                     Some(t) => {
-                        let t = if *millis_only { truncate_to_millis(&t) } else { t };
+                        let t = if *millis_only {
+                            truncate_to_millis(&t)
+                        } else {
+                            t
+                        };
                         convert(elem, &elem_schema, &t)?
                     }
                 });
@@ -293,16 +335,21 @@ pub(crate) fn fallback(conv: &Conv, schema: &SchemaRef) -> Value {
         Conv::Int64 => Value::Int64(0),
         Conv::Float32 => Value::Float32(0.0),
         Conv::Float64 => Value::Float64(0.0),
-        Conv::Numeric { mode, scale, variable, .. } => {
-            decimal_value(&Dec::zero((*scale).max(0)), schema, *mode, *variable)
-        }
+        Conv::Numeric {
+            mode,
+            scale,
+            variable,
+            ..
+        } => decimal_value(&Dec::zero((*scale).max(0)), schema, *mode, *variable),
         Conv::Money { mode, digits } => match mode {
             DecimalMode::Double => Value::Float64(0.0),
             DecimalMode::String => Value::String(Dec::zero(*digits as i32).to_plain_string()),
             DecimalMode::Precise => Value::Bytes(Bytes::from(vec![0u8])),
         },
         Conv::Text => Value::String(String::new()),
-        Conv::Binary(BinaryMode::Bytes) | Conv::Unknown(BinaryMode::Bytes) => Value::Bytes(Bytes::new()),
+        Conv::Binary(BinaryMode::Bytes) | Conv::Unknown(BinaryMode::Bytes) => {
+            Value::Bytes(Bytes::new())
+        }
         Conv::Binary(_) | Conv::Unknown(_) => Value::String(String::new()),
         Conv::Date(TimePrecisionMode::IsoString) => Value::String("1970-01-01Z".into()),
         Conv::Date(_) => Value::Int32(0),
@@ -347,10 +394,20 @@ pub(crate) fn toast_placeholder(
             }]);
         }
         "_int4" | "_date" if elem_kind == Some(SchemaType::Int32) => {
-            return Value::Array(placeholder.iter().map(|b| Value::Int32(i32::from(*b as i8))).collect());
+            return Value::Array(
+                placeholder
+                    .iter()
+                    .map(|b| Value::Int32(i32::from(*b as i8)))
+                    .collect(),
+            );
         }
         "_int8" if elem_kind == Some(SchemaType::Int64) => {
-            return Value::Array(placeholder.iter().map(|b| Value::Int64(i64::from(*b as i8))).collect());
+            return Value::Array(
+                placeholder
+                    .iter()
+                    .map(|b| Value::Int64(i64::from(*b as i8)))
+                    .collect(),
+            );
         }
         "_uuid" => return Value::Array(vec![Value::String(name_uuid(placeholder))]),
         "hstore" => {

@@ -26,15 +26,24 @@ fn literal_pattern() -> Option<&'static Regex> {
 /// literal of a cast, or the raw text; `None` for `NULL::type`.
 fn extract(expr: &str, generated: &str) -> Option<String> {
     let is_function = function_pattern().is_some_and(|re| re.is_match(expr));
-    let current = ["current_timestamp", "current_time", "current_date", "localtime", "localtimestamp"]
-        .contains(&expr.to_lowercase().as_str());
+    let current = [
+        "current_timestamp",
+        "current_time",
+        "current_date",
+        "localtime",
+        "localtimestamp",
+    ]
+    .contains(&expr.to_lowercase().as_str());
     if is_function || current {
         return Some(generated.to_string());
     }
     if !expr.contains('\'') {
         return (!expr.starts_with("NULL::")).then(|| expr.to_string());
     }
-    literal_pattern()?.captures(expr)?.get(1).map(|m| m.as_str().to_string())
+    literal_pattern()?
+        .captures(expr)?
+        .get(1)
+        .map(|m| m.as_str().to_string())
 }
 
 /// The default of a column of type `type_name` with default expression `expr`, converted
@@ -47,10 +56,30 @@ pub(crate) fn default_value(
     schema: &SchemaRef,
 ) -> Option<Value> {
     const TRIM: &[&str] = &[
-        "bit", "varbit", "bool", "numeric", "float4", "float8", "int2", "int4", "serial", "int8",
-        "bigserial", "smallserial", "uuid", "date", "time", "timestamp", "timestamptz", "interval",
+        "bit",
+        "varbit",
+        "bool",
+        "numeric",
+        "float4",
+        "float8",
+        "int2",
+        "int4",
+        "serial",
+        "int8",
+        "bigserial",
+        "smallserial",
+        "uuid",
+        "date",
+        "time",
+        "timestamp",
+        "timestamptz",
+        "interval",
     ];
-    let expr = if TRIM.contains(&type_name) { expr.trim() } else { expr };
+    let expr = if TRIM.contains(&type_name) {
+        expr.trim()
+    } else {
+        expr
+    };
     let null_default = expr.starts_with("NULL::");
     let text = match type_name {
         "bit" => {
@@ -64,7 +93,12 @@ pub(crate) fn default_value(
         "varbit" => extract(expr, "0")?,
         "bool" if !null_default => {
             let v = extract(expr, "false")?;
-            (if v.eq_ignore_ascii_case("true") { "t" } else { "f" }).to_string()
+            (if v.eq_ignore_ascii_case("true") {
+                "t"
+            } else {
+                "f"
+            })
+            .to_string()
         }
         "bpchar" | "varchar" | "text" | "xml" => extract(expr, "")?,
         "json" | "jsonb" => extract(expr, "{}")?,
@@ -79,15 +113,27 @@ pub(crate) fn default_value(
         }
         "time" => {
             let v = extract(expr, "00:00")?;
-            if v.matches(':').count() == 1 { format!("{v}:00") } else { v }
+            if v.matches(':').count() == 1 {
+                format!("{v}:00")
+            } else {
+                v
+            }
         }
         "timestamp" => {
             let v = extract(expr, "1970-01-01")?;
-            if v.contains(' ') { v } else { format!("{v} 00:00:00") }
+            if v.contains(' ') {
+                v
+            } else {
+                format!("{v} 00:00:00")
+            }
         }
         "timestamptz" => {
             let v = extract(expr, "1970-01-01")?;
-            if v.contains(' ') { v } else { format!("{v} 00:00:00+00") }
+            if v.contains(' ') {
+                v
+            } else {
+                format!("{v} 00:00:00+00")
+            }
         }
         "interval" => extract(expr, "epoch")?,
         other => {

@@ -7,12 +7,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use weir_connect_api::{ConnectRecord, Headers, SchemaBuilder, SchemaRef, Struct, Value};
 
+use super::Lsn;
 use super::convert::base64;
 use super::hstore::java_hashmap_order;
 use super::mapping::binary_schema;
 use super::options::BinaryMode;
 use super::table::TableSchema;
-use super::Lsn;
 
 /// `source.snapshot` values, in the order of the schema's `allowed` list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -135,7 +135,9 @@ pub fn transaction_block_schema() -> SchemaRef {
 }
 
 fn now() -> (i64, i64, i64) {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let ns = i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
     (ns.div_euclid(1_000_000), ns.div_euclid(1000), ns)
 }
@@ -195,12 +197,24 @@ impl EventBuilder {
         put(&mut s, "name", Value::String(self.prefix.clone()));
         put(&mut s, "ts_ms", Value::Int64(src.ts_us.div_euclid(1000)));
         if src.snapshot != SnapshotMarker::False {
-            put(&mut s, "snapshot", Value::String(src.snapshot.name().into()));
+            put(
+                &mut s,
+                "snapshot",
+                Value::String(src.snapshot.name().into()),
+            );
         }
         put(&mut s, "db", Value::String(src.db.clone()));
-        put(&mut s, "sequence", Value::String(sequence_string(src.sequence)));
+        put(
+            &mut s,
+            "sequence",
+            Value::String(sequence_string(src.sequence)),
+        );
         put(&mut s, "ts_us", Value::Int64(src.ts_us));
-        put(&mut s, "ts_ns", Value::Int64(src.ts_us.saturating_mul(1000)));
+        put(
+            &mut s,
+            "ts_ns",
+            Value::Int64(src.ts_us.saturating_mul(1000)),
+        );
         put(&mut s, "schema", Value::String(src.schema.clone()));
         put(&mut s, "table", Value::String(src.table.clone()));
         if src.snapshot != SnapshotMarker::Incremental {
@@ -222,7 +236,11 @@ impl EventBuilder {
             let mut b = Struct::new(self.block.clone());
             put(&mut b, "id", Value::String(tx.id.clone()));
             put(&mut b, "total_order", Value::Int64(tx.total_order));
-            put(&mut b, "data_collection_order", Value::Int64(tx.data_collection_order));
+            put(
+                &mut b,
+                "data_collection_order",
+                Value::Int64(tx.data_collection_order),
+            );
             Value::Struct(b)
         })
     }
@@ -249,7 +267,13 @@ impl EventBuilder {
         e
     }
 
-    fn record(&self, t: &TableSchema, key: Option<Struct>, value: Struct, headers: Headers) -> ConnectRecord {
+    fn record(
+        &self,
+        t: &TableSchema,
+        key: Option<Struct>,
+        value: Struct,
+        headers: Headers,
+    ) -> ConnectRecord {
         let (key_schema, key) = match key {
             Some(k) => (t.key_schema().cloned(), Value::Struct(k)),
             None => (None, Value::Null),
@@ -274,7 +298,14 @@ impl EventBuilder {
     }
 
     /// A snapshot read (`r`) or insert (`c`).
-    pub fn read_or_create(&self, t: &TableSchema, op: Op, after: Struct, src: &SourceInfo, tx: Option<&TxBlock>) -> ConnectRecord {
+    pub fn read_or_create(
+        &self,
+        t: &TableSchema,
+        op: Op,
+        after: Struct,
+        src: &SourceInfo,
+        tx: Option<&TxBlock>,
+    ) -> ConnectRecord {
         let key = t.key_of(&after);
         let value = self.envelope(t, op, None, Some(after), src, tx);
         self.record(t, key, value, Headers::default())
@@ -282,14 +313,25 @@ impl EventBuilder {
 
     /// An update; a changed primary key becomes a delete (header `__debezium.newkey`), its
     /// tombstone, and a create (header `__debezium.oldkey`), as Debezium emits it.
-    pub fn update(&self, t: &TableSchema, before: Option<Struct>, after: Struct, src: &SourceInfo, tx: Option<&TxBlock>) -> Vec<ConnectRecord> {
+    pub fn update(
+        &self,
+        t: &TableSchema,
+        before: Option<Struct>,
+        after: Struct,
+        src: &SourceInfo,
+        tx: Option<&TxBlock>,
+    ) -> Vec<ConnectRecord> {
         let new_key = t.key_of(&after);
         let old_key = before.as_ref().and_then(|b| t.key_of(b));
         match (old_key, new_key) {
             (Some(old), Some(new)) if old != new => {
                 let key_schema = t.key_schema().cloned();
                 let mut h = Headers::default();
-                h.add("__debezium.newkey", key_schema.clone(), Value::Struct(new.clone()));
+                h.add(
+                    "__debezium.newkey",
+                    key_schema.clone(),
+                    Value::Struct(new.clone()),
+                );
                 let value = self.envelope(t, Op::Delete, before, None, src, tx);
                 let delete = self.record(t, Some(old.clone()), value, h);
                 let mut out = vec![delete.clone()];
@@ -310,7 +352,13 @@ impl EventBuilder {
     }
 
     /// A delete, then its tombstone when `tombstones.on.delete` is set.
-    pub fn delete(&self, t: &TableSchema, before: Struct, src: &SourceInfo, tx: Option<&TxBlock>) -> Vec<ConnectRecord> {
+    pub fn delete(
+        &self,
+        t: &TableSchema,
+        before: Struct,
+        src: &SourceInfo,
+        tx: Option<&TxBlock>,
+    ) -> Vec<ConnectRecord> {
         let key = t.key_of(&before);
         let value = self.envelope(t, Op::Delete, Some(before), None, src, tx);
         let delete = self.record(t, key, value, Headers::default());
@@ -322,7 +370,12 @@ impl EventBuilder {
     }
 
     /// A truncate (`t`): null key, no before/after.
-    pub fn truncate(&self, t: &TableSchema, src: &SourceInfo, tx: Option<&TxBlock>) -> ConnectRecord {
+    pub fn truncate(
+        &self,
+        t: &TableSchema,
+        src: &SourceInfo,
+        tx: Option<&TxBlock>,
+    ) -> ConnectRecord {
         let value = self.envelope(t, Op::Truncate, None, None, src, tx);
         self.record(t, None, value, Headers::default())
     }
@@ -334,7 +387,13 @@ impl EventBuilder {
     }
 
     /// [`EventBuilder::message`] with the transaction block of a transactional message.
-    pub fn message_with_tx(&self, prefix: &str, content: &[u8], src: &SourceInfo, tx: Option<&TxBlock>) -> ConnectRecord {
+    pub fn message_with_tx(
+        &self,
+        prefix: &str,
+        content: &[u8],
+        src: &SourceInfo,
+        tx: Option<&TxBlock>,
+    ) -> ConnectRecord {
         let key_schema = SchemaBuilder::structure()
             .name("io.debezium.connector.postgresql.MessageKey")
             .version(1)
@@ -344,7 +403,10 @@ impl EventBuilder {
             .name("io.debezium.connector.postgresql.Message")
             .version(1)
             .field("prefix", SchemaBuilder::string().optional().build())
-            .field("content", binary_schema(self.binary_handling).optional().build())
+            .field(
+                "content",
+                binary_schema(self.binary_handling).optional().build(),
+            )
             .build();
         let value_schema = SchemaBuilder::structure()
             .name("io.debezium.connector.postgresql.MessageValue")
@@ -427,13 +489,22 @@ impl EventBuilder {
             .field("status", SchemaBuilder::string().build())
             .field("id", SchemaBuilder::string().build())
             .field("event_count", SchemaBuilder::int64().optional().build())
-            .field("data_collections", SchemaBuilder::array(collection.clone()).optional().build())
+            .field(
+                "data_collections",
+                SchemaBuilder::array(collection.clone()).optional().build(),
+            )
             .field("ts_ms", SchemaBuilder::int64().build())
             .build();
         (key, value, collection)
     }
 
-    fn tx_record(&self, id: &str, status: &str, ts_ms: i64, counts: Option<&[(String, i64)]>) -> ConnectRecord {
+    fn tx_record(
+        &self,
+        id: &str,
+        status: &str,
+        ts_ms: i64,
+        counts: Option<&[(String, i64)]>,
+    ) -> ConnectRecord {
         let (key_schema, value_schema, collection) = Self::tx_schemas();
         let mut key = Struct::new(key_schema.clone());
         put(&mut key, "id", Value::String(id.into()));
@@ -442,7 +513,11 @@ impl EventBuilder {
         put(&mut value, "id", Value::String(id.into()));
         put(&mut value, "ts_ms", Value::Int64(ts_ms));
         if let Some(counts) = counts {
-            put(&mut value, "event_count", Value::Int64(counts.iter().map(|(_, n)| n).sum()));
+            put(
+                &mut value,
+                "event_count",
+                Value::Int64(counts.iter().map(|(_, n)| n).sum()),
+            );
             // Debezium keeps the per-collection counts in a HashMap: its iteration order.
             let ordered = java_hashmap_order(counts.to_vec());
             let items = ordered

@@ -130,8 +130,12 @@ mod tests {
     #[test]
     fn order_and_json_match_debezium_tests() {
         let parsed = parse_hstore(r#""key4"=>"val4", "key5"=>NULL"#).expect("hstore");
-        assert_eq!(hstore_json(&java_hashmap_order(parsed)), r#"{"key5":null,"key4":"val4"}"#);
-        let parsed = parse_hstore(r#""key1"=>"val1", "key2"=>"val2", "key3"=>"val3""#).expect("hstore");
+        assert_eq!(
+            hstore_json(&java_hashmap_order(parsed)),
+            r#"{"key5":null,"key4":"val4"}"#
+        );
+        let parsed =
+            parse_hstore(r#""key1"=>"val1", "key2"=>"val2", "key3"=>"val3""#).expect("hstore");
         assert_eq!(
             hstore_json(&java_hashmap_order(parsed)),
             r#"{"key1":"val1","key2":"val2","key3":"val3"}"#

@@ -2,8 +2,8 @@
 //! (`PostgresValueConverter.schemaBuilder` with the JDBC fallbacks of
 //! `JdbcValueConverters`).
 
-use weir_connect_api::schema::logical;
 use weir_connect_api::SchemaBuilder;
+use weir_connect_api::schema::logical;
 
 use super::options::{
     BinaryMode, DecimalMode, HstoreMode, IntervalMode, TimePrecisionMode, ValueOptions,
@@ -139,14 +139,37 @@ fn date(opts: &ValueOptions) -> SchemaBuilder {
     match opts.time_precision {
         TimePrecisionMode::Connect => logical::date(),
         TimePrecisionMode::IsoString => named_string("io.debezium.time.IsoDate"),
-        _ => SchemaBuilder::int32().name("io.debezium.time.Date").version(1),
+        _ => SchemaBuilder::int32()
+            .name("io.debezium.time.Date")
+            .version(1),
     }
 }
 
 fn time(opts: &ValueOptions, precision: i32) -> (SchemaBuilder, TimeUnit) {
-    let millis = || (SchemaBuilder::int32().name("io.debezium.time.Time").version(1), TimeUnit::Millis);
-    let micros = || (SchemaBuilder::int64().name("io.debezium.time.MicroTime").version(1), TimeUnit::Micros);
-    let nanos = || (SchemaBuilder::int64().name("io.debezium.time.NanoTime").version(1), TimeUnit::Nanos);
+    let millis = || {
+        (
+            SchemaBuilder::int32()
+                .name("io.debezium.time.Time")
+                .version(1),
+            TimeUnit::Millis,
+        )
+    };
+    let micros = || {
+        (
+            SchemaBuilder::int64()
+                .name("io.debezium.time.MicroTime")
+                .version(1),
+            TimeUnit::Micros,
+        )
+    };
+    let nanos = || {
+        (
+            SchemaBuilder::int64()
+                .name("io.debezium.time.NanoTime")
+                .version(1),
+            TimeUnit::Nanos,
+        )
+    };
     match opts.time_precision {
         TimePrecisionMode::Adaptive if precision <= 3 => millis(),
         TimePrecisionMode::Adaptive if precision <= 6 => micros(),
@@ -159,12 +182,29 @@ fn time(opts: &ValueOptions, precision: i32) -> (SchemaBuilder, TimeUnit) {
 }
 
 fn timestamp(opts: &ValueOptions, precision: i32) -> (SchemaBuilder, TimeUnit) {
-    let millis = || (SchemaBuilder::int64().name("io.debezium.time.Timestamp").version(1), TimeUnit::Millis);
+    let millis = || {
+        (
+            SchemaBuilder::int64()
+                .name("io.debezium.time.Timestamp")
+                .version(1),
+            TimeUnit::Millis,
+        )
+    };
     let micros = || {
-        (SchemaBuilder::int64().name("io.debezium.time.MicroTimestamp").version(1), TimeUnit::Micros)
+        (
+            SchemaBuilder::int64()
+                .name("io.debezium.time.MicroTimestamp")
+                .version(1),
+            TimeUnit::Micros,
+        )
     };
     let nanos = || {
-        (SchemaBuilder::int64().name("io.debezium.time.NanoTimestamp").version(1), TimeUnit::Nanos)
+        (
+            SchemaBuilder::int64()
+                .name("io.debezium.time.NanoTimestamp")
+                .version(1),
+            TimeUnit::Nanos,
+        )
     };
     match opts.time_precision {
         TimePrecisionMode::Adaptive | TimePrecisionMode::AdaptiveTimeMicroseconds => {
@@ -179,21 +219,38 @@ fn timestamp(opts: &ValueOptions, precision: i32) -> (SchemaBuilder, TimeUnit) {
         TimePrecisionMode::Microseconds => micros(),
         TimePrecisionMode::Nanoseconds => nanos(),
         TimePrecisionMode::Connect => (logical::timestamp(), TimeUnit::Millis),
-        TimePrecisionMode::IsoString => (named_string("io.debezium.time.IsoTimestamp"), TimeUnit::Iso),
+        TimePrecisionMode::IsoString => {
+            (named_string("io.debezium.time.IsoTimestamp"), TimeUnit::Iso)
+        }
     }
 }
 
 fn unknown(opts: &ValueOptions) -> Option<(SchemaBuilder, Conv)> {
-    opts.include_unknown_datatypes
-        .then(|| (binary_schema(opts.binary_handling), Conv::Unknown(opts.binary_handling)))
+    opts.include_unknown_datatypes.then(|| {
+        (
+            binary_schema(opts.binary_handling),
+            Conv::Unknown(opts.binary_handling),
+        )
+    })
 }
 
-fn array_of(elem: Option<(SchemaBuilder, Conv)>, optional_elements: bool, millis_only: bool) -> Option<(SchemaBuilder, Conv)> {
+fn array_of(
+    elem: Option<(SchemaBuilder, Conv)>,
+    optional_elements: bool,
+    millis_only: bool,
+) -> Option<(SchemaBuilder, Conv)> {
     let (schema, conv) = elem?;
-    let schema = if optional_elements { schema.optional() } else { schema };
+    let schema = if optional_elements {
+        schema.optional()
+    } else {
+        schema
+    };
     Some((
         SchemaBuilder::array(schema.build()),
-        Conv::Array { elem: Box::new(conv), millis_only },
+        Conv::Array {
+            elem: Box::new(conv),
+            millis_only,
+        },
     ))
 }
 
@@ -239,9 +296,14 @@ fn map_native(
         }),
         BOOL => Some((SchemaBuilder::boolean(), Conv::Bool)),
         INTERVAL => Some(match opts.interval_handling {
-            IntervalMode::String => (named_string("io.debezium.time.Interval"), Conv::Interval(IntervalMode::String)),
+            IntervalMode::String => (
+                named_string("io.debezium.time.Interval"),
+                Conv::Interval(IntervalMode::String),
+            ),
             IntervalMode::Numeric => (
-                SchemaBuilder::int64().name("io.debezium.time.MicroDuration").version(1),
+                SchemaBuilder::int64()
+                    .name("io.debezium.time.MicroDuration")
+                    .version(1),
                 Conv::Interval(IntervalMode::Numeric),
             ),
         }),
@@ -275,7 +337,10 @@ fn map_native(
             },
         )),
         NUMERIC => Some(numeric(opts, length, scale)),
-        BYTEA => Some((binary_schema(opts.binary_handling), Conv::Binary(opts.binary_handling))),
+        BYTEA => Some((
+            binary_schema(opts.binary_handling),
+            Conv::Binary(opts.binary_handling),
+        )),
         DATE => Some((date(opts), Conv::Date(opts.time_precision))),
         TIME => {
             let (s, unit) = time(opts, scale);
@@ -287,13 +352,15 @@ fn map_native(
         }
         // Arrays Debezium maps explicitly: optional elements of the element mapping.
         INT2_ARRAY | INT4_ARRAY | INT8_ARRAY | OID_ARRAY | CHAR_ARRAY | VARCHAR_ARRAY
-        | TEXT_ARRAY | BPCHAR_ARRAY | INET_ARRAY | CIDR_ARRAY | MACADDR_ARRAY
-        | MACADDR8_ARRAY | TSRANGE_ARRAY | TSTZRANGE_ARRAY | DATERANGE_ARRAY
-        | INT4RANGE_ARRAY | NUMRANGE_ARRAY | INT8RANGE_ARRAY | NUMERIC_ARRAY | FLOAT4_ARRAY
-        | FLOAT8_ARRAY | BOOL_ARRAY | DATE_ARRAY | UUID_ARRAY | JSONB_ARRAY | JSON_ARRAY
-        | TIME_ARRAY | TIMETZ_ARRAY | TIMESTAMP_ARRAY | TIMESTAMPTZ_ARRAY | BYTEA_ARRAY => {
-            array_of(elem(base_of_array), true, matches!(native, TIME_ARRAY | TIMETZ_ARRAY))
-        }
+        | TEXT_ARRAY | BPCHAR_ARRAY | INET_ARRAY | CIDR_ARRAY | MACADDR_ARRAY | MACADDR8_ARRAY
+        | TSRANGE_ARRAY | TSTZRANGE_ARRAY | DATERANGE_ARRAY | INT4RANGE_ARRAY | NUMRANGE_ARRAY
+        | INT8RANGE_ARRAY | NUMERIC_ARRAY | FLOAT4_ARRAY | FLOAT8_ARRAY | BOOL_ARRAY
+        | DATE_ARRAY | UUID_ARRAY | JSONB_ARRAY | JSON_ARRAY | TIME_ARRAY | TIMETZ_ARRAY
+        | TIMESTAMP_ARRAY | TIMESTAMPTZ_ARRAY | BYTEA_ARRAY => array_of(
+            elem(base_of_array),
+            true,
+            matches!(native, TIME_ARRAY | TIMETZ_ARRAY),
+        ),
         // Arrays Debezium leaves without schema (dropped), and bit[] whose schema and value
         // disagree in Debezium 3.0.
         MONEY_ARRAY | NAME_ARRAY | INTERVAL_ARRAY | VARBIT_ARRAY | XML_ARRAY | POINT_ARRAY
@@ -324,7 +391,11 @@ fn map_other(
         return array_of(Some(hstore(opts)), true, false);
     }
     if types.is_named(native, "_ltree") {
-        return array_of(Some((named_string("io.debezium.data.Ltree"), Conv::Text)), true, false);
+        return array_of(
+            Some((named_string("io.debezium.data.Ltree"), Conv::Text)),
+            true,
+            false,
+        );
     }
     match types.get(native).map(|t| &t.kind) {
         Some(TypeKind::Enum(labels)) => Some((enum_schema(&labels.join(",")), Conv::Text)),
@@ -332,7 +403,11 @@ fn map_other(
             // Element schemas here are not made optional (Debezium's generic array path);
             // domain elements are not resolved, so they count as unknown.
             if let Some(TypeKind::Enum(labels)) = types.get(*element).map(|t| &t.kind) {
-                return array_of(Some((enum_schema(&labels.join(",")), Conv::Text)), false, false);
+                return array_of(
+                    Some((enum_schema(&labels.join(",")), Conv::Text)),
+                    false,
+                    false,
+                );
             }
             let elem = match types.get(*element).map(|t| &t.kind) {
                 Some(TypeKind::Domain { .. }) | None => unknown(opts),

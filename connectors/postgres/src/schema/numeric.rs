@@ -42,11 +42,19 @@ impl Dec {
         let first = digits.iter().position(|d| *d != 0).unwrap_or(digits.len());
         digits.drain(..first);
         let scale = i32::try_from(frac.len()).ok()?.checked_sub(exp)?;
-        Some(Dec { neg: neg && !digits.is_empty(), digits, scale })
+        Some(Dec {
+            neg: neg && !digits.is_empty(),
+            digits,
+            scale,
+        })
     }
 
     pub(crate) fn zero(scale: i32) -> Dec {
-        Dec { neg: false, digits: Vec::new(), scale }
+        Dec {
+            neg: false,
+            digits: Vec::new(),
+            scale,
+        }
     }
 
     pub(crate) fn scale(&self) -> i32 {
@@ -88,7 +96,11 @@ impl Dec {
                 }
             }
         }
-        let first = out.digits.iter().position(|d| *d != 0).unwrap_or(out.digits.len());
+        let first = out
+            .digits
+            .iter()
+            .position(|d| *d != 0)
+            .unwrap_or(out.digits.len());
         out.digits.drain(..first);
         out.neg = out.neg && !out.digits.is_empty();
         out.scale = scale;
@@ -229,7 +241,10 @@ mod tests {
         assert_eq!(d("-1.125").with_scale(2).to_plain_string(), "-1.13");
         assert_eq!(d("9.999").with_scale(2).to_plain_string(), "10.00");
         assert_eq!(d("0.001").with_scale(1).to_plain_string(), "0.0");
-        assert_eq!(d("22.2000").stripped_non_negative().to_plain_string(), "22.2");
+        assert_eq!(
+            d("22.2000").stripped_non_negative().to_plain_string(),
+            "22.2"
+        );
         assert_eq!(d("1000").stripped_non_negative().to_plain_string(), "1000");
         assert_eq!(d("1000").stripped_non_negative().scale(), 0);
         assert_eq!(d("0.00").stripped_non_negative().to_plain_string(), "0");

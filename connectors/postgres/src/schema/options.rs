@@ -95,7 +95,10 @@ fn pick<T: Copy>(
         return default;
     };
     let wanted = raw.trim();
-    match choices.iter().find(|(name, _)| name.eq_ignore_ascii_case(wanted)) {
+    match choices
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(wanted))
+    {
         Some((_, v)) => *v,
         None => {
             let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
@@ -131,7 +134,10 @@ impl ValueOptions {
             d.time_precision,
             &[
                 ("adaptive", TimePrecisionMode::Adaptive),
-                ("adaptive_time_microseconds", TimePrecisionMode::AdaptiveTimeMicroseconds),
+                (
+                    "adaptive_time_microseconds",
+                    TimePrecisionMode::AdaptiveTimeMicroseconds,
+                ),
                 ("connect", TimePrecisionMode::Connect),
                 ("isostring", TimePrecisionMode::IsoString),
                 ("microseconds", TimePrecisionMode::Microseconds),
@@ -155,7 +161,10 @@ impl ValueOptions {
             cfg,
             "interval.handling.mode",
             d.interval_handling,
-            &[("numeric", IntervalMode::Numeric), ("string", IntervalMode::String)],
+            &[
+                ("numeric", IntervalMode::Numeric),
+                ("string", IntervalMode::String),
+            ],
             &mut errors,
         );
         let hstore_handling = pick(
@@ -215,10 +224,8 @@ impl ValueOptions {
     /// `getUnavailableValuePlaceholder`), else its UTF-8 bytes.
     pub fn placeholder_bytes(&self) -> Vec<u8> {
         let p = &self.unavailable_value_placeholder;
-        if let Some(hex) = p.strip_prefix("hex:") {
-            if let Some(bytes) = super::convert::decode_hex(hex) {
-                return bytes;
-            }
+        if let Some(bytes) = p.strip_prefix("hex:").and_then(super::convert::decode_hex) {
+            return bytes;
         }
         p.as_bytes().to_vec()
     }

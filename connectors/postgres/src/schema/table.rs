@@ -75,8 +75,12 @@ impl ColumnInfo {
             .ok_or_else(|| SchemaError::Catalog("column row without a name".into()))?
             .to_string();
         let bad = |what: &str| SchemaError::Catalog(format!("column {name} has no valid {what}"));
-        let type_oid = get(1).and_then(|v| v.parse().ok()).ok_or_else(|| bad("type oid"))?;
-        let type_modifier = get(2).and_then(|v| v.parse().ok()).ok_or_else(|| bad("type modifier"))?;
+        let type_oid = get(1)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| bad("type oid"))?;
+        let type_modifier = get(2)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| bad("type modifier"))?;
         let optional = get(3).is_none_or(|v| v == "true" || v == "t");
         let key_seq: u32 = get(4).and_then(|v| v.parse().ok()).unwrap_or(0);
         Ok(ColumnInfo {
@@ -144,14 +148,22 @@ impl TableSchema {
             if !col.primary_key && !keep_column(&col.name) {
                 continue;
             }
-            let Some((builder, conv)) = map_column(types, opts, col.type_oid, col.type_modifier) else {
+            let Some((builder, conv)) = map_column(types, opts, col.type_oid, col.type_modifier)
+            else {
                 tracing::debug!(table = %id, column = %col.name, type_oid = col.type_oid, "column type not mapped; column left out");
                 continue;
             };
-            let mut builder = if col.optional { builder.optional() } else { builder };
+            let mut builder = if col.optional {
+                builder.optional()
+            } else {
+                builder
+            };
             let base = builder.clone().build();
             if let Some(expr) = &col.default_expr {
-                let type_name = types.get(col.type_oid).map(|t| t.name.as_str()).unwrap_or("");
+                let type_name = types
+                    .get(col.type_oid)
+                    .map(|t| t.name.as_str())
+                    .unwrap_or("");
                 if let Some(v) = default_value(types, type_name, expr, &conv, &base) {
                     builder = builder.default_value(v);
                 }
@@ -161,7 +173,10 @@ impl TableSchema {
             mapped.push(Mapped {
                 source: i,
                 name: col.name.clone(),
-                type_name: types.get(col.type_oid).map(|t| t.name.clone()).unwrap_or_default(),
+                type_name: types
+                    .get(col.type_oid)
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default(),
                 schema,
                 conv,
             });
@@ -246,12 +261,16 @@ impl TableSchema {
                     .default
                     .clone()
                     .unwrap_or_else(|| fallback(&m.conv, &m.schema)),
-                ColumnValue::Unchanged => toast_placeholder(&m.conv, &m.schema, &m.type_name, &self.placeholder),
-                ColumnValue::Text(t) => convert(&m.conv, &m.schema, t).map_err(|message| SchemaError::Value {
-                    table: self.id.to_string(),
-                    column: m.name.clone(),
-                    message,
-                })?,
+                ColumnValue::Unchanged => {
+                    toast_placeholder(&m.conv, &m.schema, &m.type_name, &self.placeholder)
+                }
+                ColumnValue::Text(t) => {
+                    convert(&m.conv, &m.schema, t).map_err(|message| SchemaError::Value {
+                        table: self.id.to_string(),
+                        column: m.name.clone(),
+                        message,
+                    })?
+                }
             };
             let v = if v.is_null() && !m.schema.optional {
                 fallback(&m.conv, &m.schema)

@@ -94,10 +94,14 @@ fn parse_hms(s: &str, what: &str, whole: &str) -> Result<i128, String> {
         if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
             return Err(err(what, whole));
         }
-        nanos = format!("{frac:0<9}").parse::<i128>().map_err(|_| err(what, whole))?;
+        nanos = format!("{frac:0<9}")
+            .parse::<i128>()
+            .map_err(|_| err(what, whole))?;
     }
-    Ok((i128::from(h) * 3600 + i128::from(m) * 60 + i128::from(sec)) * MICROS_PER_SECOND
-        + nanos / 1000)
+    Ok(
+        (i128::from(h) * 3600 + i128::from(m) * 60 + i128::from(sec)) * MICROS_PER_SECOND
+            + nanos / 1000,
+    )
 }
 
 /// A zone offset `+HH[:MM[:SS]]` / `-HHMM` to seconds.
@@ -134,12 +138,22 @@ fn offset_start(s: &str) -> Option<usize> {
 pub(crate) fn parse_date(s: &str) -> Result<Temporal, String> {
     match s {
         // Debezium maps infinite dates to LocalDate -5877611-06-21 / -22 (sic).
-        "infinity" => return Ok(Temporal::Finite(i128::from(days_from_civil(-5_877_611, 6, 21)))),
-        "-infinity" => return Ok(Temporal::Finite(i128::from(days_from_civil(-5_877_611, 6, 22)))),
+        "infinity" => {
+            return Ok(Temporal::Finite(i128::from(days_from_civil(
+                -5_877_611, 6, 21,
+            ))));
+        }
+        "-infinity" => {
+            return Ok(Temporal::Finite(i128::from(days_from_civil(
+                -5_877_611, 6, 22,
+            ))));
+        }
         _ => {}
     }
     let (body, bc) = split_era(s);
-    Ok(Temporal::Finite(i128::from(parse_ymd(body, bc, "date", s)?)))
+    Ok(Temporal::Finite(i128::from(parse_ymd(
+        body, bc, "date", s,
+    )?)))
 }
 
 /// The µs Debezium uses for infinite timestamps (pgjdbc's `DATE_POSITIVE_INFINITY` read as µs).
@@ -154,9 +168,13 @@ pub(crate) fn parse_timestamp(s: &str) -> Result<Temporal, String> {
         _ => {}
     }
     let (body, bc) = split_era(s);
-    let (date, time) = body.split_once([' ', 'T']).ok_or_else(|| err("timestamp", s))?;
+    let (date, time) = body
+        .split_once([' ', 'T'])
+        .ok_or_else(|| err("timestamp", s))?;
     let days = parse_ymd(date, bc, "timestamp", s)?;
-    Ok(Temporal::Finite(i128::from(days) * MICROS_PER_DAY + parse_hms(time, "timestamp", s)?))
+    Ok(Temporal::Finite(
+        i128::from(days) * MICROS_PER_DAY + parse_hms(time, "timestamp", s)?,
+    ))
 }
 
 /// A `timestamptz` value to µs since the epoch (UTC).
@@ -167,7 +185,9 @@ pub(crate) fn parse_timestamptz(s: &str) -> Result<Temporal, String> {
         _ => {}
     }
     let (body, bc) = split_era(s);
-    let (date, time) = body.split_once([' ', 'T']).ok_or_else(|| err("timestamptz", s))?;
+    let (date, time) = body
+        .split_once([' ', 'T'])
+        .ok_or_else(|| err("timestamptz", s))?;
     let days = parse_ymd(date, bc, "timestamptz", s)?;
     let (clock, offset) = match time.strip_suffix('Z') {
         Some(c) => (c, 0),
@@ -271,7 +291,8 @@ impl PgInterval {
         let bad = || format!("{text:?} is not a Postgres interval");
         let verbose = text.starts_with('@');
         let lower = text.replace(['+', '@'], " ").to_lowercase();
-        let (mut years, mut months, mut days, mut hours, mut minutes) = (0i32, 0i32, 0i32, 0i32, 0i32);
+        let (mut years, mut months, mut days, mut hours, mut minutes) =
+            (0i32, 0i32, 0i32, 0i32, 0i32);
         let mut seconds = 0f64;
         let int = |v: Option<&str>| -> Result<i32, String> {
             v.map_or(Ok(0), |v| v.parse::<i32>().map_err(|_| bad()))
@@ -287,7 +308,9 @@ impl PgInterval {
                 let start = usize::from(neg);
                 hours = token[start..colon].parse::<i32>().map_err(|_| bad())?;
                 let min_end = (colon + 3).min(token.len());
-                minutes = token[colon + 1..min_end].parse::<i32>().map_err(|_| bad())?;
+                minutes = token[colon + 1..min_end]
+                    .parse::<i32>()
+                    .map_err(|_| bad())?;
                 if let Some(second_colon) = token[colon + 1..].find(':') {
                     seconds = token[colon + 1 + second_colon + 1..]
                         .parse::<f64>()
@@ -325,7 +348,14 @@ impl PgInterval {
         let whole = seconds.trunc();
         let micros = ((seconds - whole) * 1e6 + 0.5).floor();
         let seconds = whole + micros / 1e6;
-        Ok(PgInterval { years, months, days, hours, minutes, seconds })
+        Ok(PgInterval {
+            years,
+            months,
+            days,
+            hours,
+            minutes,
+            seconds,
+        })
     }
 
     /// Debezium's `MicroDuration.durationMicros` with 365.25/12 days per month.
@@ -386,11 +416,20 @@ mod tests {
     #[test]
     fn intervals_parse_like_pgjdbc() {
         let i = PgInterval::parse("1 year 2 mons 3 days 04:05:06.78").expect("interval");
-        assert_eq!((i.years, i.months, i.days, i.hours, i.minutes), (1, 2, 3, 4, 5));
+        assert_eq!(
+            (i.years, i.months, i.days, i.hours, i.minutes),
+            (1, 2, 3, 4, 5)
+        );
         assert_eq!(i.iso_string(), "P1Y2M3DT4H5M6.78S");
         let n = PgInterval::parse("-1 years -2 mons +3 days -04:05:06").expect("negative");
-        assert_eq!((n.years, n.months, n.days, n.hours, n.minutes), (-1, -2, 3, -4, -5));
+        assert_eq!(
+            (n.years, n.months, n.days, n.hours, n.minutes),
+            (-1, -2, 3, -4, -5)
+        );
         assert_eq!(n.iso_string(), "P-1Y-2M3DT-4H-5M-6S");
-        assert_eq!(PgInterval::parse("00:00:00").expect("zero").iso_string(), "P0Y0M0DT0H0M0S");
+        assert_eq!(
+            PgInterval::parse("00:00:00").expect("zero").iso_string(),
+            "P0Y0M0DT0H0M0S"
+        );
     }
 }

@@ -160,7 +160,9 @@ impl TypeRegistry {
             let kind = if category == 'E' || typtype == 'e' {
                 let labels = match row.get(8).and_then(|v| v.as_deref()) {
                     Some(text) => parse_array(text)
-                        .map_err(|e| SchemaError::Catalog(format!("enum labels of type {oid}: {e}")))?
+                        .map_err(|e| {
+                            SchemaError::Catalog(format!("enum labels of type {oid}: {e}"))
+                        })?
                         .into_iter()
                         .flatten()
                         .collect(),
@@ -190,33 +192,90 @@ impl TypeRegistry {
         use oid::*;
         let mut reg = TypeRegistry::default();
         let base: &[(u32, &str)] = &[
-            (BOOL, "bool"), (BYTEA, "bytea"), (CHAR, "char"), (NAME, "name"), (INT8, "int8"),
-            (INT2, "int2"), (INT4, "int4"), (TEXT, "text"), (OID, "oid"), (JSON, "json"),
-            (XML, "xml"), (POINT, "point"), (CIDR, "cidr"), (FLOAT4, "float4"),
-            (FLOAT8, "float8"), (MACADDR8, "macaddr8"), (MONEY, "money"), (MACADDR, "macaddr"),
-            (INET, "inet"), (BPCHAR, "bpchar"), (VARCHAR, "varchar"), (DATE, "date"),
-            (TIME, "time"), (TIMESTAMP, "timestamp"), (TIMESTAMPTZ, "timestamptz"),
-            (INTERVAL, "interval"), (TIMETZ, "timetz"), (BIT, "bit"), (VARBIT, "varbit"),
-            (NUMERIC, "numeric"), (REFCURSOR, "refcursor"), (UUID, "uuid"),
-            (TSVECTOR, "tsvector"), (JSONB, "jsonb"), (INT4RANGE, "int4range"),
-            (NUMRANGE, "numrange"), (TSRANGE, "tsrange"), (TSTZRANGE, "tstzrange"),
-            (DATERANGE, "daterange"), (INT8RANGE, "int8range"), (603, "box"), (718, "circle"),
+            (BOOL, "bool"),
+            (BYTEA, "bytea"),
+            (CHAR, "char"),
+            (NAME, "name"),
+            (INT8, "int8"),
+            (INT2, "int2"),
+            (INT4, "int4"),
+            (TEXT, "text"),
+            (OID, "oid"),
+            (JSON, "json"),
+            (XML, "xml"),
+            (POINT, "point"),
+            (CIDR, "cidr"),
+            (FLOAT4, "float4"),
+            (FLOAT8, "float8"),
+            (MACADDR8, "macaddr8"),
+            (MONEY, "money"),
+            (MACADDR, "macaddr"),
+            (INET, "inet"),
+            (BPCHAR, "bpchar"),
+            (VARCHAR, "varchar"),
+            (DATE, "date"),
+            (TIME, "time"),
+            (TIMESTAMP, "timestamp"),
+            (TIMESTAMPTZ, "timestamptz"),
+            (INTERVAL, "interval"),
+            (TIMETZ, "timetz"),
+            (BIT, "bit"),
+            (VARBIT, "varbit"),
+            (NUMERIC, "numeric"),
+            (REFCURSOR, "refcursor"),
+            (UUID, "uuid"),
+            (TSVECTOR, "tsvector"),
+            (JSONB, "jsonb"),
+            (INT4RANGE, "int4range"),
+            (NUMRANGE, "numrange"),
+            (TSRANGE, "tsrange"),
+            (TSTZRANGE, "tstzrange"),
+            (DATERANGE, "daterange"),
+            (INT8RANGE, "int8range"),
+            (603, "box"),
+            (718, "circle"),
             (3220, "pg_lsn"),
         ];
         let arrays: &[(u32, u32)] = &[
-            (BOOL_ARRAY, BOOL), (BYTEA_ARRAY, BYTEA), (CHAR_ARRAY, CHAR), (NAME_ARRAY, NAME),
-            (INT2_ARRAY, INT2), (INT4_ARRAY, INT4), (TEXT_ARRAY, TEXT), (BPCHAR_ARRAY, BPCHAR),
-            (VARCHAR_ARRAY, VARCHAR), (INT8_ARRAY, INT8), (POINT_ARRAY, POINT),
-            (FLOAT4_ARRAY, FLOAT4), (FLOAT8_ARRAY, FLOAT8), (OID_ARRAY, OID),
-            (MONEY_ARRAY, MONEY), (XML_ARRAY, XML), (JSON_ARRAY, JSON), (CIDR_ARRAY, CIDR),
-            (MACADDR8_ARRAY, MACADDR8), (MACADDR_ARRAY, MACADDR), (INET_ARRAY, INET),
-            (DATE_ARRAY, DATE), (TIME_ARRAY, TIME), (TIMESTAMP_ARRAY, TIMESTAMP),
-            (TIMESTAMPTZ_ARRAY, TIMESTAMPTZ), (INTERVAL_ARRAY, INTERVAL),
-            (NUMERIC_ARRAY, NUMERIC), (TIMETZ_ARRAY, TIMETZ), (BIT_ARRAY, BIT),
-            (VARBIT_ARRAY, VARBIT), (REFCURSOR_ARRAY, REFCURSOR), (UUID_ARRAY, UUID),
-            (JSONB_ARRAY, JSONB), (INT4RANGE_ARRAY, INT4RANGE), (NUMRANGE_ARRAY, NUMRANGE),
-            (TSRANGE_ARRAY, TSRANGE), (TSTZRANGE_ARRAY, TSTZRANGE),
-            (DATERANGE_ARRAY, DATERANGE), (INT8RANGE_ARRAY, INT8RANGE),
+            (BOOL_ARRAY, BOOL),
+            (BYTEA_ARRAY, BYTEA),
+            (CHAR_ARRAY, CHAR),
+            (NAME_ARRAY, NAME),
+            (INT2_ARRAY, INT2),
+            (INT4_ARRAY, INT4),
+            (TEXT_ARRAY, TEXT),
+            (BPCHAR_ARRAY, BPCHAR),
+            (VARCHAR_ARRAY, VARCHAR),
+            (INT8_ARRAY, INT8),
+            (POINT_ARRAY, POINT),
+            (FLOAT4_ARRAY, FLOAT4),
+            (FLOAT8_ARRAY, FLOAT8),
+            (OID_ARRAY, OID),
+            (MONEY_ARRAY, MONEY),
+            (XML_ARRAY, XML),
+            (JSON_ARRAY, JSON),
+            (CIDR_ARRAY, CIDR),
+            (MACADDR8_ARRAY, MACADDR8),
+            (MACADDR_ARRAY, MACADDR),
+            (INET_ARRAY, INET),
+            (DATE_ARRAY, DATE),
+            (TIME_ARRAY, TIME),
+            (TIMESTAMP_ARRAY, TIMESTAMP),
+            (TIMESTAMPTZ_ARRAY, TIMESTAMPTZ),
+            (INTERVAL_ARRAY, INTERVAL),
+            (NUMERIC_ARRAY, NUMERIC),
+            (TIMETZ_ARRAY, TIMETZ),
+            (BIT_ARRAY, BIT),
+            (VARBIT_ARRAY, VARBIT),
+            (REFCURSOR_ARRAY, REFCURSOR),
+            (UUID_ARRAY, UUID),
+            (JSONB_ARRAY, JSONB),
+            (INT4RANGE_ARRAY, INT4RANGE),
+            (NUMRANGE_ARRAY, NUMRANGE),
+            (TSRANGE_ARRAY, TSRANGE),
+            (TSTZRANGE_ARRAY, TSTZRANGE),
+            (DATERANGE_ARRAY, DATERANGE),
+            (INT8RANGE_ARRAY, INT8RANGE),
         ];
         for (oid, name) in base {
             reg.add(PgType {
@@ -228,7 +287,10 @@ impl TypeRegistry {
             });
         }
         for (oid, elem) in arrays {
-            let name = format!("_{}", reg.get(*elem).map(|t| t.name.as_str()).unwrap_or("?"));
+            let name = format!(
+                "_{}",
+                reg.get(*elem).map(|t| t.name.as_str()).unwrap_or("?")
+            );
             reg.add(PgType {
                 oid: *oid,
                 name,
