@@ -128,6 +128,11 @@ pub const TRANSFORMS: &[(&str, NewTransform)] = &[
     ("org.apache.kafka.connect.transforms.ValueToKey", || {
         Box::new(ValueToKey::default())
     }),
+    // Debezium's unwrap SMT, shipped with the Postgres connector.
+    (
+        weir_connector_postgres::EXTRACT_NEW_RECORD_STATE_CLASS,
+        || Box::new(weir_connector_postgres::transforms::ExtractNewRecordState::new()),
+    ),
 ];
 
 /// Every built-in predicate by Kafka class name.
