@@ -37,6 +37,8 @@ mod types;
 mod tests;
 #[cfg(test)]
 mod tests_events;
+#[cfg(test)]
+mod tests_more;
 
 pub use envelope::{
     EventBuilder, Op, SNAPSHOT_ALLOWED, SnapshotMarker, SourceInfo, TxBlock, source_schema,
