@@ -33,6 +33,12 @@ pub static CONNECTORS: &[ConnectorPlugin] = &[
         new: || Box::<weir_connector_file::FileStreamSinkConnector>::default(),
         task: TaskFactory::Sink(|| Box::<weir_connector_file::FileStreamSinkTask>::default()),
     },
+    ConnectorPlugin {
+        class: weir_connector_postgres::CONNECTOR_CLASS,
+        kind: ConnectorType::Source,
+        new: || Box::<weir_connector_postgres::task::PostgresConnector>::default(),
+        task: TaskFactory::Source(|| Box::<weir_connector_postgres::task::PostgresTask>::default()),
+    },
 ];
 
 /// The plugin for `connector.class`, by full name or alias (`FileStreamSource`,

@@ -12,7 +12,7 @@
 //!   and the change-event envelope, source block, keys and topic names.
 //! - [`task`]: the connector and its task: slot and publication management, the snapshot,
 //!   streaming, offsets, and the LSN acknowledged only after records are durable in the log.
-//! - [`transforms`]: `io.debezium.transforms.ExtractNewRecordState`.
+//! - [`transforms`][]: `io.debezium.transforms.ExtractNewRecordState`.
 
 pub mod config;
 pub mod pgoutput;

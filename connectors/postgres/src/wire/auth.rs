@@ -105,7 +105,7 @@ async fn scram(
     conn: &mut Connection,
     password: &str,
     cfg: &ConnectConfig,
-    auth_err: &dyn Fn(String, Option<String>) -> WireError,
+    auth_err: &(dyn Fn(String, Option<String>) -> WireError + Sync),
 ) -> Result<(), WireError> {
     // Without channel binding, say "not supported" ('n'): 'y' ("supported but not offered")
     // would make a TLS server that offers SCRAM-SHA-256-PLUS suspect a downgrade.
