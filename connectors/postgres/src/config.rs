@@ -65,7 +65,10 @@ impl Filter {
                         .map_err(|e| {
                             ConfigError::new(
                                 format!("{key}.{which}.list"),
-                                format!("\"{p}\" is not a valid regular expression: {e}"),
+                                format!(
+                                    "{key}.{which}.list entry \"{p}\" is not a valid regular \
+                                     expression: {e}"
+                                ),
                             )
                         })
                 })
@@ -263,7 +266,7 @@ pub fn parse(config: &ConfigMap) -> Result<PostgresConfig, ConnectorError> {
     {
         errors.push(ConfigError::new(
             "topic.prefix",
-            format!("\"{prefix}\" may hold only letters, digits, '_', '.' and '-'"),
+            format!("topic.prefix \"{prefix}\" may hold only letters, digits, '_', '.' and '-'"),
         ));
     }
     let skipped = skipped_operations(&p, &mut errors);
@@ -357,7 +360,10 @@ fn skipped_operations(p: &ParsedConfig, errors: &mut Vec<ConfigError>) -> Vec<ch
             o @ ("c" | "u" | "d" | "t") => out.extend(o.chars()),
             other => errors.push(ConfigError::new(
                 "skipped.operations",
-                format!("\"{other}\" is not an operation: use c, u, d, t or none"),
+                format!(
+                    "skipped.operations entry \"{other}\" is not an operation: use c, u, d, t \
+                     or none"
+                ),
             )),
         }
     }
@@ -371,7 +377,7 @@ fn stream_params(raw: &str, errors: &mut Vec<ConfigError>) -> Vec<(String, Strin
             Some((k, v)) => out.push((k.trim().to_string(), v.trim().to_string())),
             None => errors.push(ConfigError::new(
                 "slot.stream.params",
-                format!("\"{part}\" is not of the form name=value"),
+                format!("slot.stream.params entry \"{part}\" is not of the form name=value"),
             )),
         }
     }
