@@ -153,6 +153,26 @@ async fn trust_login_and_the_simple_query_protocol() {
     let e = conn.execute("SELECT 1").await.expect_err("broken");
     assert!(matches!(e, WireError::Closed { .. }), "{e}");
 
+    // A backend terminated mid-query: the FATAL message (57P01, transient) is the error.
+    let mut victim = connect(&cfg).await;
+    let pid = victim.backend_pid();
+    let sleeper = tokio::spawn(async move {
+        let r = victim.execute("SELECT pg_sleep(30)").await;
+        (victim, r)
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut killer = connect(&cfg).await;
+    killer
+        .execute(&format!("SELECT pg_terminate_backend({pid})"))
+        .await
+        .expect("terminate");
+    let (mut victim, r) = sleeper.await.expect("sleeper task");
+    let e = r.expect_err("terminated");
+    assert_eq!(e.code(), Some("57P01"), "{e}");
+    assert!(e.is_transient());
+    let e = victim.execute("SELECT 1").await.expect_err("gone");
+    assert!(e.is_transient(), "{e}");
+
     // The server has ssl=off: prefer falls back to plain TCP, require refuses.
     let mut conn = connect(&ConnectConfig {
         sslmode: SslMode::Prefer,

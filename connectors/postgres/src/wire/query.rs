@@ -196,7 +196,15 @@ impl Connection {
             if self.in_flight.is_none() {
                 return Ok(None);
             }
-            let m = self.recv().await?;
+            let m = match self.recv().await {
+                Ok(m) => m,
+                Err(e) => {
+                    // A FATAL ErrorResponse (the backend was terminated, the server is
+                    // shutting down) comes just before the socket closes: it says more.
+                    let stored = self.in_flight.take().and_then(|q| q.error);
+                    return Err(stored.unwrap_or(e));
+                }
+            };
             let addr = self.framed.addr.clone();
             let Some(q) = self.in_flight.as_mut() else {
                 return Ok(None);

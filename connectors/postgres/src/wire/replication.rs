@@ -179,7 +179,12 @@ impl Connection {
         self.in_flight = None;
         let mut error = None;
         loop {
-            match self.recv().await? {
+            let m = match self.recv().await {
+                Ok(m) => m,
+                // A FATAL error is followed by the socket closing: the error says more.
+                Err(e) => return Err(error.unwrap_or(e)),
+            };
+            match m {
                 Backend::CopyBoth if error.is_none() => break,
                 Backend::Message(Message::ErrorResponse(body)) => {
                     error.get_or_insert(ServerFields::parse(body.fields()).into_error());
