@@ -369,6 +369,18 @@ impl Worker {
                     ),
                 )));
             }
+            // A walsender shutting down (Postgres stopping) ends the command without CopyDone.
+            Backend::Message(Message::CommandComplete(_))
+            | Backend::Message(Message::ReadyForQuery(_)) => {
+                return Some(Exit::Failed(WireError::closed(
+                    &addr,
+                    format!(
+                        "the server ended the replication stream of slot \"{}\" (it is \
+                         shutting down)",
+                        self.slot
+                    ),
+                )));
+            }
             Backend::Message(Message::NoticeResponse(body)) => {
                 let f = ServerFields::parse(body.fields());
                 tracing::debug!(code = %f.code, message = %f.message, "postgres notice");
