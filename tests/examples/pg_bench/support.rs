@@ -1,0 +1,269 @@
+//! Helpers of the Postgres CDC benchmark: arguments, process RSS, percentiles, Postgres
+//! client commands, and polling a topic's log end through the broker's Kafka port.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use weir_e2e::Workdir;
+use weir_e2e::pg::{PgServer, SUPERUSER, pg_bin};
+
+/// The value of `--name N` on the command line (underscores allowed), else `default`.
+pub fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+/// Resident set size of `pid` in MiB (`VmRSS:`, or `VmHWM:` for the peak).
+pub fn rss_mib(pid: u32, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// CPU seconds (user + system) used so far by `pid`, from `/proc/<pid>/stat`.
+pub fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at ") ".
+    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|i| fields.get(*i).and_then(|v| v.parse::<f64>().ok()))
+        .sum();
+    ticks / 100.0
+}
+
+/// The value at quantile `p` (0..=1) of sorted `values`.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// `psql` over TCP as the superuser into database `db`, quiet, unaligned, no psqlrc.
+pub fn psql(pg: &PgServer, db: &str) -> Command {
+    let mut cmd = Command::new(pg_bin("psql"));
+    cmd.args([
+        "-X",
+        "-q",
+        "-A",
+        "-t",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-h",
+        pg.host(),
+        "-p",
+    ])
+    .arg(pg.port().to_string())
+    .args(["-U", SUPERUSER, "-d", db])
+    .env("PGCONNECT_TIMEOUT", "10");
+    cmd
+}
+
+/// One value of a one-row query.
+pub fn scalar(pg: &PgServer, db: &str, sql: &str) -> String {
+    let rows = pg
+        .sql_db(db, sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e:#}"));
+    rows.first()
+        .and_then(|r| r.first())
+        .cloned()
+        .flatten()
+        .unwrap_or_else(|| panic!("{sql}: no value"))
+}
+
+/// Runs `cmd` to completion, with stdout to /dev/null and stdin closed; returns how long it
+/// took. Panics with its stderr when it fails or runs longer than `timeout`.
+pub fn timed(name: &str, mut cmd: Command, timeout: Duration) -> Duration {
+    let started = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                let took = started.elapsed();
+                if !status.success() {
+                    let out = child.wait_with_output().ok();
+                    let err = out.map(|o| String::from_utf8_lossy(&o.stderr).into_owned());
+                    panic!("{name} failed ({status}): {}", err.unwrap_or_default());
+                }
+                return took;
+            }
+            Ok(None) if started.elapsed() > timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{name} ran longer than {timeout:?}");
+            }
+            Ok(None) => std::thread::sleep(Duration::from_micros(500)),
+            Err(e) => panic!("waiting for {name}: {e}"),
+        }
+    }
+}
+
+/// Runs `cmd` to completion (stdin closed) and returns its output.
+pub fn output(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// The high watermark (log end offset) of partition 0 of `topic`, from `weir topics
+/// describe --bootstrap` against the running broker; `None` while the topic does not exist.
+pub fn high_watermark(w: &Workdir, bootstrap: &str, topic: &str) -> Option<u64> {
+    let out = output(&mut w.weir(&["topics", "describe", topic, "--bootstrap", bootstrap]));
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .skip_while(|f| *f != "HighWatermark:")
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+}
+
+/// What [`wait_records`] saw while the topic filled.
+pub struct Fill {
+    /// From the call to the poll that saw `n` records.
+    pub took: Duration,
+    /// From the call to the first poll that saw a record.
+    pub first: Option<Duration>,
+    /// The largest `VmRSS` sampled, in MiB.
+    pub peak_rss: f64,
+    /// CPU seconds weir used meanwhile.
+    pub cpu: f64,
+}
+
+/// Polls `topic`'s log end every `every` until it holds `n` records, sampling weir's RSS
+/// (process `pid`) at each poll. `Err` with the count when it stops moving for `stall`.
+pub fn wait_records(
+    w: &Workdir,
+    bootstrap: &str,
+    topic: &str,
+    n: u64,
+    pid: u32,
+    every: Duration,
+    stall: Duration,
+) -> Result<Fill, u64> {
+    let started = Instant::now();
+    let cpu0 = cpu_secs(pid);
+    let mut fill = Fill {
+        took: Duration::ZERO,
+        first: None,
+        peak_rss: 0.0,
+        cpu: 0.0,
+    };
+    let mut last = (0, Instant::now());
+    loop {
+        let count = high_watermark(w, bootstrap, topic).unwrap_or(0);
+        fill.peak_rss = fill.peak_rss.max(rss_mib(pid, "VmRSS:"));
+        if count > 0 && fill.first.is_none() {
+            fill.first = Some(started.elapsed());
+        }
+        if count >= n {
+            fill.took = started.elapsed();
+            fill.cpu = cpu_secs(pid) - cpu0;
+            return Ok(fill);
+        }
+        if count != last.0 {
+            last = (count, Instant::now());
+        }
+        if last.1.elapsed() > stall {
+            return Err(count);
+        }
+        std::thread::sleep(every);
+    }
+}
+
+/// `bytes` per `took`, in MB/s (10^6 bytes).
+pub fn mb_per_s(bytes: u64, took: Duration) -> f64 {
+    bytes as f64 / 1e6 / took.as_secs_f64()
+}
+
+/// `n` per `took`.
+pub fn per_s(n: u64, took: Duration) -> f64 {
+    n as f64 / took.as_secs_f64()
+}
+
+/// Microseconds since the Unix epoch, from the system clock (the one Postgres's
+/// `clock_timestamp()` reads).
+pub fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// A process whose stdout lines are stamped with [`now_us`] as they arrive.
+pub struct Follower {
+    child: Child,
+    reader: Option<JoinHandle<()>>,
+    lines: Arc<Mutex<Vec<(i64, String)>>>,
+}
+
+impl Follower {
+    /// Spawns `cmd` (stdout piped, stdin and stderr closed) and a thread reading its lines.
+    pub fn spawn(name: &str, mut cmd: Command) -> Follower {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let stdout = child.stdout.take().expect("stdout pipe");
+        let lines: Arc<Mutex<Vec<(i64, String)>>> = Arc::default();
+        let sink = Arc::clone(&lines);
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let at = now_us();
+                if let Ok(mut v) = sink.lock() {
+                    v.push((at, line));
+                }
+            }
+        });
+        Follower {
+            child,
+            reader: Some(reader),
+            lines,
+        }
+    }
+
+    /// Lines so far that contain `marker`.
+    pub fn count(&self, marker: &str) -> usize {
+        self.lines
+            .lock()
+            .map_or(0, |v| v.iter().filter(|(_, l)| l.contains(marker)).count())
+    }
+
+    /// Kills the process and returns every stamped line.
+    pub fn stop(mut self) -> Vec<(i64, String)> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        self.lines.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
