@@ -158,8 +158,13 @@ impl SourceLoop {
             };
             placed.push((record, slot));
         }
-        let mut acked: BTreeMap<(String, i32), i64> = BTreeMap::new();
-        for ((topic, partition), batch) in batches {
+        // Per partition: (first index, count, base offset) of each chunk the log accepted.
+        let mut acked: BTreeMap<(String, i32), Vec<(usize, usize, i64)>> = BTreeMap::new();
+        for ((topic, partition), batch) in batches
+            .into_iter()
+            .flat_map(|(tp, b)| chunks(b).into_iter().map(move |c| (tp.clone(), c)))
+        {
+            let (start, batch) = batch;
             let broker = Arc::clone(&self.env.broker);
             let t = topic.clone();
             let (appended, batch) = tokio::task::spawn_blocking(move || {
@@ -170,7 +175,11 @@ impl SourceLoop {
             .map_err(|e| format!("the append task failed: {e}"))?;
             match appended {
                 Ok(info) => {
-                    acked.insert((topic, partition), info.base_offset);
+                    acked.entry((topic, partition)).or_default().push((
+                        start,
+                        batch.len(),
+                        info.base_offset,
+                    ));
                 }
                 Err(e) => {
                     let error = ConnectorError::retriable(format!(
@@ -198,11 +207,16 @@ impl SourceLoop {
         let now = now_ms();
         for (record, slot) in placed {
             if let Some((topic, partition, index)) = slot
-                && let Some(base) = acked.get(&(topic, partition))
+                && let Some(offset) = acked.get(&(topic, partition)).and_then(|chunks| {
+                    chunks
+                        .iter()
+                        .find(|(start, len, _)| (*start..start + len).contains(&index))
+                        .map(|(start, _, base)| base + (index - start) as i64)
+                })
             {
                 let metadata = RecordMetadata {
                     partition,
-                    offset: base + index as i64,
+                    offset,
                     timestamp: record.timestamp.unwrap_or(now),
                 };
                 self.task.commit_record(&record, metadata);
@@ -400,4 +414,61 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// About half of Kafka's default `max.message.bytes` (1 MiB): one poll's records are appended
+/// as several batches, each well under the limit (a single larger record still fails, as in
+/// Kafka, and goes through `errors.*`).
+const APPEND_CHUNK_BYTES: usize = 512 * 1024;
+
+/// Splits one partition's records into appendable chunks: (index of the first, records).
+fn chunks(records: Vec<NewRecord>) -> Vec<(usize, Vec<NewRecord>)> {
+    let mut out: Vec<(usize, Vec<NewRecord>)> = Vec::new();
+    let mut size = 0;
+    for (i, r) in records.into_iter().enumerate() {
+        let len = 24
+            + r.key.as_ref().map_or(0, |k| k.len())
+            + r.value.as_ref().map_or(0, |v| v.len())
+            + r.headers
+                .iter()
+                .map(|(k, v)| k.len() + v.as_ref().map_or(0, |v| v.len()) + 8)
+                .sum::<usize>();
+        match out.last_mut() {
+            Some((_, chunk)) if size + len <= APPEND_CHUNK_BYTES => {
+                chunk.push(r);
+                size += len;
+            }
+            _ => {
+                out.push((i, vec![r]));
+                size = len;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_poll_is_appended_in_chunks_under_the_message_limit() {
+        let record = |n: usize| NewRecord {
+            key: None,
+            value: Some(bytes::Bytes::from(vec![b'x'; n])),
+            headers: vec![],
+            timestamp: 0,
+        };
+        let out = chunks((0..12).map(|_| record(100 * 1024)).collect());
+        assert_eq!(
+            out.iter().map(|(s, c)| (*s, c.len())).collect::<Vec<_>>(),
+            [(0, 5), (5, 5), (10, 2)]
+        );
+        // A record larger than a chunk stays whole, in a chunk of its own.
+        let out = chunks(vec![record(10), record(2 << 20), record(10)]);
+        assert_eq!(
+            out.iter().map(|(s, c)| (*s, c.len())).collect::<Vec<_>>(),
+            [(0, 1), (1, 1), (2, 1)]
+        );
+    }
 }
