@@ -138,13 +138,20 @@ pub fn connector_config(pg: &PgServer, db: &str, prefix: &str, extra: &[(&str, &
         "key.converter.schemas.enable": "false",
         "value.converter": "org.apache.kafka.connect.json.JsonConverter",
         "value.converter.schemas.enable": "false",
-        "offset.flush.interval.ms": "200",
     });
     let map = config.as_object_mut().expect("object");
     for (k, v) in extra {
         map.insert((*k).to_string(), Value::String((*v).to_string()));
     }
     config
+}
+
+/// `weir serve` committing source offsets every 200 ms (`offset.flush.interval.ms` is a
+/// worker setting), so the slot is acknowledged quickly.
+pub fn serve(w: &Workdir) -> Served {
+    let config = w.data_dir().with_file_name("cdc-worker.json");
+    std::fs::write(&config, r#"{"offset.flush.interval.ms": "200"}"#).expect("worker config");
+    w.serve(&["--worker-config", &config.display().to_string()])
 }
 
 /// Posts connector `name` and waits until it and its task run.

@@ -23,7 +23,7 @@ fn snapshot_then_streaming_emit_debezium_events() {
     pg.sql(SCHEMA).expect("create db");
     pg.sql_db("shop", TABLES).expect("tables");
     let w = Workdir::new();
-    let served = w.serve(&[]);
+    let served = cdc::serve(&w);
     let rest = RestApi::new(served.rest());
     deploy(&rest, "shop", &connector_config(&pg, "shop", "shop", &[]));
 
@@ -101,11 +101,14 @@ fn snapshot_then_streaming_emit_debezium_events() {
     assert!(notes[0].key.is_null());
     assert_eq!(notes[0].payload()["after"]["body"], "no key");
 
-    // The slot is acknowledged once the offsets are durable.
+    // The slot is acknowledged past the streamed changes once their offsets are durable.
+    let delete_lsn = streamed[2].payload()["source"]["lsn"]
+        .as_u64()
+        .expect("lsn");
     weir_e2e::wait_for(
-        "the slot to be acknowledged past the snapshot",
+        "the slot to be acknowledged past the streamed changes",
         Duration::from_secs(30),
-        || confirmed_flush(&pg, "shop", "shop_slot").is_some_and(|l| l > 0),
+        || confirmed_flush(&pg, "shop", "shop_slot").is_some_and(|l| l > delete_lsn),
         || format!("{:?}", confirmed_flush(&pg, "shop", "shop_slot")),
     );
 }
@@ -118,7 +121,7 @@ fn bad_setups_fail_the_task_with_a_sentence() {
     pg.sql("CREATE ROLE plain LOGIN PASSWORD 'pw'")
         .expect("role");
     let w = Workdir::new();
-    let served = w.serve(&[]);
+    let served = cdc::serve(&w);
     let rest = RestApi::new(served.rest());
     let post = |name: &str, extra: &[(&str, &str)]| {
         let config = connector_config(&pg, "shop", name, extra);
@@ -190,7 +193,7 @@ fn bad_setups_fail_the_task_with_a_sentence() {
     let replica = server(PgOptions::new().set("wal_level", "replica"));
     replica.sql(SCHEMA).expect("create db");
     let w = Workdir::new();
-    let served = w.serve(&[]);
+    let served = cdc::serve(&w);
     let rest = RestApi::new(served.rest());
     let config = connector_config(&replica, "shop", "walrep", &[]);
     let r = rest.send(

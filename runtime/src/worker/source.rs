@@ -159,7 +159,7 @@ impl SourceLoop {
             placed.push((record, slot));
         }
         // Per partition: (first index, count, base offset) of each chunk the log accepted.
-        let mut acked: BTreeMap<(String, i32), Vec<(usize, usize, i64)>> = BTreeMap::new();
+        let mut acked: BTreeMap<(String, i32), Vec<AckedChunk>> = BTreeMap::new();
         for ((topic, partition), batch) in batches
             .into_iter()
             .flat_map(|(tp, b)| chunks(b).into_iter().map(move |c| (tp.clone(), c)))
@@ -420,6 +420,10 @@ fn now_ms() -> i64 {
 /// as several batches, each well under the limit (a single larger record still fails, as in
 /// Kafka, and goes through `errors.*`).
 const APPEND_CHUNK_BYTES: usize = 512 * 1024;
+
+/// A chunk the log accepted: index of its first record in the partition's batch, record
+/// count, base offset.
+type AckedChunk = (usize, usize, i64);
 
 /// Splits one partition's records into appendable chunks: (index of the first, records).
 fn chunks(records: Vec<NewRecord>) -> Vec<(usize, Vec<NewRecord>)> {
