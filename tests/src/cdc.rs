@@ -200,3 +200,22 @@ pub fn confirmed_flush(pg: &PgServer, db: &str, slot: &str) -> Option<u64> {
         .ok()?;
     rows.first()?.first()?.as_deref()?.parse().ok()
 }
+
+/// Waits until replication slot `slot` exists and a walsender streams from it: changes
+/// committed from then on are captured (with `snapshot.mode=no_data`, earlier ones are not).
+pub fn wait_streaming(pg: &PgServer, db: &str, slot: &str) {
+    wait_for(
+        &format!("slot {slot} to stream"),
+        Duration::from_secs(60),
+        || {
+            pg.sql_db(
+                db,
+                &format!(
+                    "SELECT 1 FROM pg_replication_slots WHERE slot_name = '{slot}' AND active"
+                ),
+            )
+            .is_ok_and(|rows| !rows.is_empty())
+        },
+        || pg.log(),
+    );
+}

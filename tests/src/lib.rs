@@ -7,6 +7,7 @@
 //! the real servers the connector tests need (Postgres, MariaDB, an S3 server).
 
 pub mod cdc;
+pub mod kcat;
 pub mod pg;
 
 use std::cell::RefCell;

@@ -24,6 +24,7 @@ pub mod config;
 pub mod connector;
 pub mod converter;
 pub mod error;
+pub mod java_regex;
 pub mod record;
 pub mod schema;
 pub mod transform;

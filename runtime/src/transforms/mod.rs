@@ -133,6 +133,10 @@ pub const TRANSFORMS: &[(&str, NewTransform)] = &[
         weir_connector_postgres::EXTRACT_NEW_RECORD_STATE_CLASS,
         || Box::new(weir_connector_postgres::transforms::ExtractNewRecordState::new()),
     ),
+    // Debezium's outbox event router.
+    (weir_connector_outbox::EVENT_ROUTER_CLASS, || {
+        Box::new(weir_connector_outbox::EventRouter::new())
+    }),
 ];
 
 /// Every built-in predicate by Kafka class name.

@@ -14,7 +14,9 @@ use bytes::Bytes;
 use kafka_protocol::records::Compression;
 use weir_broker::batch::NewRecord;
 use weir_connect_api::record::{RecordMetadata, SourceMap};
-use weir_connect_api::{ConnectRecord, ConnectorError, SourcePosition, SourceTask};
+use weir_connect_api::{
+    ConnectRecord, ConnectorError, Converter, SchemaRef, SourcePosition, SourceTask, Value,
+};
 
 use super::errors::{RawRecord, Stage};
 use super::task::{Control, Halt, Pipeline, TaskEnv, header_bytes, state, trace_of, wait_control};
@@ -249,14 +251,25 @@ impl SourceLoop {
         };
         let chain = &self.pipeline.chain;
         let shutdown = self.env.shutdown.clone();
-        let transformed = self
-            .pipeline
-            .errors
-            .run(Stage::Transformation, "transforms", &raw, &shutdown, || {
-                chain.apply(record.clone())
-            })
-            .await?;
-        let Some(Some(r)) = transformed else {
+        let transformed = match chain.apply(record.clone()) {
+            Ok(r) => r,
+            Err(_) => {
+                // The dead-letter queue gets the record as the connector produced it.
+                self.fill_original(record, &mut raw);
+                let retried = self
+                    .pipeline
+                    .errors
+                    .run(Stage::Transformation, "transforms", &raw, &shutdown, || {
+                        chain.apply(record.clone())
+                    })
+                    .await?;
+                match retried {
+                    Some(r) => r,
+                    None => return Ok(None),
+                }
+            }
+        };
+        let Some(r) = transformed else {
             return Ok(None);
         };
         raw.topic = r.topic.clone();
@@ -309,6 +322,31 @@ impl SourceLoop {
             timestamp: r.timestamp.unwrap_or_else(now_ms),
         };
         Ok(Some((r.topic, partition, new)))
+    }
+
+    /// Sets `raw`'s key, value and headers to `record` converted as it left the connector
+    /// (before transforms), for the error log and the dead-letter queue. A part that does
+    /// not convert stays null.
+    fn fill_original(&self, record: &ConnectRecord, raw: &mut RawRecord) {
+        let converters = &self.pipeline.converters;
+        let bytes = |c: &dyn Converter, schema: Option<&SchemaRef>, value: &Value| {
+            c.to_bytes(&record.topic, schema, value).ok().flatten()
+        };
+        raw.key = bytes(
+            &*converters.key.converter,
+            record.key_schema.as_ref(),
+            &record.key,
+        );
+        raw.value = bytes(
+            &*converters.value.converter,
+            record.value_schema.as_ref(),
+            &record.value,
+        );
+        raw.headers = record
+            .headers
+            .iter()
+            .map(|h| (h.key.clone(), header_bytes(&h.value)))
+            .collect();
     }
 
     /// The record's partition: its own, else by key hash, else round-robin. Creates the
