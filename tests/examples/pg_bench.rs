@@ -20,14 +20,11 @@
 //! (default 1000: the slot is acknowledged about every second), `--baseline-only` (runs
 //! only (a) and the COPY of (d)).
 
-#[path = "pg_bench/support.rs"]
-mod support;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{
+use weir_e2e::bench::{
     Fill, Follower, arg, cpu_secs, mb_per_s, output, per_s, percentile, psql, rss_mib, scalar,
     timed, wait_records,
 };

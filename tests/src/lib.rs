@@ -6,6 +6,7 @@
 //! deadline, so a hung client fails its test instead of hanging the suite. Later issues add
 //! the real servers the connector tests need (Postgres, MariaDB, an S3 server).
 
+pub mod bench;
 pub mod cdc;
 pub mod kcat;
 pub mod pg;

@@ -102,7 +102,13 @@ impl Configured {
         let (id_schema, id) = field(&s.field_event_id)?;
         headers.add("id", Some(id_schema.clone()), id.clone());
 
-        let (payload_schema, payload) = self.payload(&record, payload_col_schema, payload_raw)?;
+        let (payload_schema, mut payload) =
+            self.payload(&record, payload_col_schema, payload_raw)?;
+        let empty = match &payload {
+            Value::Null => true,
+            Value::String(text) => text.trim().is_empty(),
+            _ => false,
+        };
 
         let routed = match field(&s.route_by_field)? {
             (_, Value::String(v)) => v.clone(),
@@ -145,7 +151,10 @@ impl Configured {
             };
             let schema = self.envelope_schema(&row_schema, &payload_schema, &routed, version);
             let mut value = Struct::new(schema);
-            value.put(ENVELOPE_PAYLOAD, payload.clone())?;
+            value.put(
+                ENVELOPE_PAYLOAD,
+                std::mem::replace(&mut payload, Value::Null),
+            )?;
             Some(value)
         } else {
             None
@@ -183,11 +192,6 @@ impl Configured {
             }
         }
 
-        let empty = match &payload {
-            Value::Null => true,
-            Value::String(text) => text.trim().is_empty(),
-            _ => false,
-        };
         let (value_schema, value) = if empty && s.tombstone_on_empty_payload {
             (None, Value::Null)
         } else if let Some(e) = envelope {
@@ -320,9 +324,10 @@ impl Configured {
             .envelopes
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        let same = |a: &SchemaRef, b: &SchemaRef| Arc::ptr_eq(a, b) || **a == **b;
         if let Some(c) = cache.get(&key)
-            && Arc::ptr_eq(&c.row, row)
-            && Arc::ptr_eq(&c.payload, payload)
+            && same(&c.row, row)
+            && same(&c.payload, payload)
         {
             return c.envelope.clone();
         }

@@ -115,7 +115,8 @@ fn validate(value: &Value, schema: &Schema, path: &str) -> Result<(), DataError>
                 }
             }
         }
-        Value::Struct(s) if *s.schema != *schema => {
+        // The same schema object (the common case) needs no field-by-field comparison.
+        Value::Struct(s) if !std::ptr::eq(&*s.schema, schema) && *s.schema != *schema => {
             return Err(DataError::new(format!(
                 "{} is a struct of another schema ({})",
                 here(),

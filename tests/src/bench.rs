@@ -1,4 +1,4 @@
-//! Helpers of the Postgres CDC benchmark: arguments, process RSS, percentiles, Postgres
+//! Helpers of the Postgres benchmarks (`pg_bench`, `outbox_bench`): arguments, process RSS, percentiles, Postgres
 //! client commands, and polling a topic's log end through the broker's Kafka port.
 
 use std::io::{BufRead, BufReader};
@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use weir_e2e::Workdir;
-use weir_e2e::pg::{PgServer, SUPERUSER, pg_bin};
+use crate::Workdir;
+use crate::pg::{PgServer, SUPERUSER, pg_bin};
 
 /// The value of `--name N` on the command line (underscores allowed), else `default`.
 pub fn arg(name: &str, default: u64) -> u64 {
