@@ -17,24 +17,16 @@
 
 use std::time::{Duration, Instant};
 
-use weir_e2e::bench::{arg, per_s, scalar, wait_records};
+use weir_e2e::bench::{
+    POLL, STALL, arg, insert_in_transactions, per_s, scalar, start_postgres, wait_records,
+};
 use weir_e2e::cdc::{connector_config, deploy};
-use weir_e2e::pg::{PgOptions, PgServer};
+use weir_e2e::pg::PgServer;
 use weir_e2e::{RestApi, Served, Workdir, weir_bin};
 
 const DB: &str = "outbox_bench";
 const PUBLICATION: &str = "outbox_pub";
 const ROWS_PER_TXN: u64 = 1000;
-const SETTINGS: [(&str, &str); 5] = [
-    ("fsync", "off"),
-    ("synchronous_commit", "off"),
-    ("wal_writer_delay", "10ms"),
-    ("max_wal_size", "8GB"),
-    ("shared_buffers", "512MB"),
-];
-const POLL: Duration = Duration::from_millis(100);
-const STALL: Duration = Duration::from_secs(20);
-
 /// The passes: slot / topic prefix, and the router keys (none for plain CDC).
 const PASSES: [(&str, Option<&str>); 6] = [
     ("p1", None),
@@ -64,21 +56,15 @@ fn prepare(pg: &PgServer, rows: u64) {
     )
     .expect("schema and slots");
     let started = Instant::now();
-    let txns = rows.div_ceil(ROWS_PER_TXN);
-    for chunk in (0..txns).collect::<Vec<_>>().chunks(100) {
-        let mut script = String::new();
-        for t in chunk {
-            let (a, b) = (t * ROWS_PER_TXN + 1, ((t + 1) * ROWS_PER_TXN).min(rows));
-            script.push_str(&format!(
-                "INSERT INTO outbox SELECT gen_random_uuid(), 'order', g::text, 'OrderCreated',
-                   jsonb_build_object('orderId', g, 'customer', 'customer-' || g, 'total', g * 1.5,
-                     'lines', jsonb_build_array(jsonb_build_object('sku', 'A-' || g, 'qty', 2),
-                                                jsonb_build_object('sku', 'B-' || g, 'qty', 1)))
-                 FROM generate_series({a}, {b}) g;\n"
-            ));
-        }
-        pg.sql_db(DB, &script).expect("insert rows");
-    }
+    insert_in_transactions(pg, DB, rows, ROWS_PER_TXN, |a, b| {
+        format!(
+            "INSERT INTO outbox SELECT gen_random_uuid(), 'order', g::text, 'OrderCreated',
+               jsonb_build_object('orderId', g, 'customer', 'customer-' || g, 'total', g * 1.5,
+                 'lines', jsonb_build_array(jsonb_build_object('sku', 'A-' || g, 'qty', 2),
+                                            jsonb_build_object('sku', 'B-' || g, 'qty', 1)))
+             FROM generate_series({a}, {b}) g"
+        )
+    });
     let inserted = started.elapsed();
     // Nothing left for autovacuum or the checkpointer to do while the passes run.
     pg.sql_db(DB, "CHECKPOINT; VACUUM ANALYZE outbox")
@@ -176,13 +162,7 @@ fn best(results: &[(&str, f64, f64)], prefix: char) -> (f64, f64) {
 
 fn main() {
     let rows = arg("--rows", 200_000).max(1);
-    let mut opts = PgOptions::new();
-    for (k, v) in SETTINGS {
-        opts = opts.set(k, v);
-    }
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    println!("load average before the run (1/5/15 min): {}", load.trim());
-    let pg = PgServer::start(opts).expect("start postgres");
+    let pg = start_postgres();
     prepare(&pg, rows);
     println!(
         "weir binary: {}; JsonConverter without schemas, other keys at their defaults",

@@ -25,32 +25,19 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use weir_e2e::bench::{
-    Fill, Follower, arg, cpu_secs, mb_per_s, output, per_s, percentile, psql, rss_mib, scalar,
-    timed, wait_records,
+    Fill, Follower, POLL, STALL, arg, cpu_secs, insert_in_transactions, mb_per_s, output, per_s,
+    percentile, psql, rss_mib, scalar, start_postgres, timed, wait_records,
 };
 use weir_e2e::cdc::{connector_config, deploy};
-use weir_e2e::pg::{PgOptions, PgServer, pg_bin};
+use weir_e2e::pg::{PgServer, pg_bin};
 use weir_e2e::{RestApi, Served, Workdir, weir_bin};
 
 const DB: &str = "bench";
 const PUBLICATION: &str = "bench_pub";
 const PREFIX: &str = "bench";
 const ROWS_PER_TXN: u64 = 1000;
-/// Server settings: no durability (nothing here tests it), no checkpoint mid-run, and
-/// asynchronous commits flushed by the WAL writer every 10 ms (instead of 200 ms): a
-/// walsender sends only flushed WAL, so this bounds how long a commit waits to be decoded.
-const SETTINGS: [(&str, &str); 5] = [
-    ("fsync", "off"),
-    ("synchronous_commit", "off"),
-    ("wal_writer_delay", "10ms"),
-    ("max_wal_size", "8GB"),
-    ("shared_buffers", "512MB"),
-];
-/// How often the topic's log end is polled (one short `weir topics describe` each time).
-const POLL: Duration = Duration::from_millis(100);
 /// Topic config of the benchmark's topics (see [`create_topic`]).
 const TOPIC_CONFIG: &str = "max.message.bytes=16777216";
-const STALL: Duration = Duration::from_secs(20);
 
 /// The database after the inserts: the WAL both consumers read.
 struct Data {
@@ -84,19 +71,12 @@ fn prepare(pg: &PgServer, rows: u64) -> Data {
         "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'base_slot'",
     );
     let started = Instant::now();
-    let txns = rows.div_ceil(ROWS_PER_TXN);
-    // psql runs each statement as its own transaction; 100 per call keeps calls short.
-    for chunk in (0..txns).collect::<Vec<_>>().chunks(100) {
-        let mut script = String::new();
-        for t in chunk {
-            let (a, b) = (t * ROWS_PER_TXN + 1, ((t + 1) * ROWS_PER_TXN).min(rows));
-            script.push_str(&format!(
-                "INSERT INTO t SELECT g, substr(md5(g::text) || md5((g + 1)::text) || \
-                 md5((g + 2)::text), 1, 88) FROM generate_series({a}, {b}) g;\n"
-            ));
-        }
-        pg.sql_db(DB, &script).expect("insert rows");
-    }
+    insert_in_transactions(pg, DB, rows, ROWS_PER_TXN, |a, b| {
+        format!(
+            "INSERT INTO t SELECT g, substr(md5(g::text) || md5((g + 1)::text) || \
+             md5((g + 2)::text), 1, 88) FROM generate_series({a}, {b}) g"
+        )
+    });
     let inserted = started.elapsed();
     pg.sql_db(DB, "CHECKPOINT; VACUUM ANALYZE t")
         .expect("checkpoint");
@@ -454,19 +434,7 @@ fn main() {
     let flush_ms = arg("--flush-ms", 1000).max(1).to_string();
     let baseline_only = std::env::args().any(|a| a == "--baseline-only");
 
-    let mut opts = PgOptions::new();
-    for (k, v) in SETTINGS {
-        opts = opts.set(k, v);
-    }
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    println!("load average before the run (1/5/15 min): {}", load.trim());
-    let pg = PgServer::start(opts).expect("start postgres");
-    let version = scalar(&pg, "postgres", "SHOW server_version");
-    let settings: Vec<String> = SETTINGS.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    println!(
-        "postgres {version}, wal_level=logical, {} (no durability: benchmark only)",
-        settings.join(", ")
-    );
+    let pg = start_postgres();
     let data = prepare(&pg, rows);
     println!(
         "both slots start at {}; consumers read up to {}",

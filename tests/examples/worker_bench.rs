@@ -14,26 +14,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use weir_e2e::bench::{arg, rss_mib};
 use weir_e2e::{RestApi, Workdir, http, weir_bin};
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
-
-/// Resident set size of `pid` in MiB (`VmRSS`, or `VmHWM` for the peak).
-fn rss_mib(pid: u32, field: &str) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -167,8 +149,8 @@ fn pipeline(lines: usize, converter: &str) {
 }
 
 fn main() {
-    let lines = arg("--lines", 1_000_000);
-    let starts = arg("--starts", 10).max(1);
+    let lines = arg("--lines", 1_000_000) as usize;
+    let starts = arg("--starts", 10).max(1) as usize;
     println!("weir binary: {}", weir_bin().display());
 
     let w = Workdir::new();

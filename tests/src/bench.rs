@@ -267,3 +267,62 @@ impl Drop for Follower {
         let _ = self.child.wait();
     }
 }
+
+/// Server settings of the Postgres benchmarks: no durability (nothing there tests it), no
+/// checkpoint mid-run, and asynchronous commits flushed by the WAL writer every 10 ms
+/// (instead of 200 ms): a walsender sends only flushed WAL, so this bounds how long a commit
+/// waits to be decoded.
+pub const PG_SETTINGS: [(&str, &str); 5] = [
+    ("fsync", "off"),
+    ("synchronous_commit", "off"),
+    ("wal_writer_delay", "10ms"),
+    ("max_wal_size", "8GB"),
+    ("shared_buffers", "512MB"),
+];
+/// How often a benchmark polls a topic's log end (one short `weir topics describe` each).
+pub const POLL: Duration = Duration::from_millis(100);
+/// How long a topic may stop growing before a benchmark gives up.
+pub const STALL: Duration = Duration::from_secs(20);
+
+/// Prints the load average, starts Postgres with [`PG_SETTINGS`] and prints its version
+/// and settings.
+pub fn start_postgres() -> PgServer {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average before the run (1/5/15 min): {}", load.trim());
+    let mut opts = crate::pg::PgOptions::new();
+    for (k, v) in PG_SETTINGS {
+        opts = opts.set(k, v);
+    }
+    let pg = PgServer::start(opts).expect("start postgres");
+    let version = scalar(&pg, "postgres", "SHOW server_version");
+    let settings: Vec<String> = PG_SETTINGS
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    println!(
+        "postgres {version}, wal_level=logical, {} (no durability: benchmark only)",
+        settings.join(", ")
+    );
+    pg
+}
+
+/// Inserts `rows` rows into database `db` in transactions of `per_txn` rows: `insert(a, b)`
+/// is the statement for rows `a..=b`. psql runs each statement as its own transaction; 100
+/// statements per call keep calls short.
+pub fn insert_in_transactions(
+    pg: &PgServer,
+    db: &str,
+    rows: u64,
+    per_txn: u64,
+    insert: impl Fn(u64, u64) -> String,
+) {
+    let txns = rows.div_ceil(per_txn);
+    for chunk in (0..txns).collect::<Vec<_>>().chunks(100) {
+        let mut script = String::new();
+        for t in chunk {
+            script.push_str(&insert(t * per_txn + 1, ((t + 1) * per_txn).min(rows)));
+            script.push_str(";\n");
+        }
+        pg.sql_db(db, &script).expect("insert rows");
+    }
+}

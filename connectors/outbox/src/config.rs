@@ -350,13 +350,7 @@ pub fn parse(config: &ConfigMap) -> Result<Settings, Vec<ConfigError>> {
             defaults_applied.insert(new.to_string(), v.clone());
         }
     }
-    let parsed = match config_def().parse(&defaults_applied) {
-        Ok(p) => Some(p),
-        Err(e) => {
-            errors.extend(e);
-            None
-        }
-    };
+    let parsed = config_def().parse_into(&defaults_applied, &mut errors);
     let boolean = |key: &str, default: bool| {
         parsed
             .as_ref()

@@ -217,6 +217,16 @@ impl ConfigDef {
         self.keys.iter().find(|k| k.name == name)
     }
 
+    /// As [`ConfigDef::parse`], adding the errors to `errors`, so a caller that checks more
+    /// than the definition can report every problem at once.
+    pub fn parse_into(
+        &self,
+        config: &ConfigMap,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<ParsedConfig> {
+        self.parse(config).map_err(|e| errors.extend(e)).ok()
+    }
+
     /// Parses `config` into typed values; every error is returned, in key order. Keys the
     /// definition does not know are kept aside, as Kafka Connect tolerates them.
     pub fn parse(&self, config: &ConfigMap) -> Result<ParsedConfig, Vec<ConfigError>> {

@@ -235,13 +235,7 @@ fn invalid(key: &str, value: &str, why: &str) -> ConfigError {
 /// Parses `config`, returning every problem at once.
 pub(crate) fn parse(config: &ConfigMap) -> Result<Settings, Vec<ConfigError>> {
     let mut errors = Vec::new();
-    let parsed = match config_def().parse(config) {
-        Ok(p) => Some(p),
-        Err(e) => {
-            errors.extend(e);
-            None
-        }
-    };
+    let parsed = config_def().parse_into(config, &mut errors);
     let boolean = |key: &str, default: bool| {
         parsed
             .as_ref()
