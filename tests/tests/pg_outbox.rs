@@ -148,6 +148,15 @@ fn order_service_events_reach_a_kafka_client_routed_keyed_and_expanded() {
 
     // The business table is not captured.
     assert!(kcat::consume(&bootstrap, "orders.public.orders").is_empty());
+    // Listed as a transformation, like Kafka Connect lists Debezium's.
+    let plugins = rest.get("/connector-plugins?connectorsOnly=false").json();
+    assert!(
+        plugins.as_array().is_some_and(|p| p.iter().any(|p| {
+            p["class"] == "io.debezium.transforms.outbox.EventRouter"
+                && p["type"] == "transformation"
+        })),
+        "{plugins}"
+    );
     let status = rest.get(&format!("/connectors/{name}/status")).json();
     assert_eq!(status["tasks"][0]["state"], "RUNNING", "{status}");
 }
