@@ -1,6 +1,8 @@
 //! Helpers for the Postgres CDC tests: a weir worker plus a Postgres server, the Debezium
 //! connector config, and reading a topic's events back as JSON through the Kafka port.
 
+pub mod tail;
+
 use std::time::Duration;
 
 use serde_json::{Value, json};

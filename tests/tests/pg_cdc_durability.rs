@@ -9,146 +9,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::Value;
-use weir_e2e::cdc::{confirmed_flush, connector_config, deploy};
+use weir_e2e::cdc::tail::{Rec, TIMEOUT, Tail, lsn_now, serial};
+use weir_e2e::cdc::{confirmed_flush, connector_config, deploy, serve};
 use weir_e2e::pg::{PgOptions, PgServer};
 use weir_e2e::{RestApi, Served, Workdir, wait_for};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// Postgres with `fsync=off`: these tests crash weir (or restart Postgres cleanly, or
 /// crash it without an OS crash), never the machine, so Postgres' own fsync does not matter.
 fn server() -> PgServer {
     PgServer::start(PgOptions::new().set("fsync", "off")).expect("start postgres")
-}
-
-// ---------------------------------------------------------------------------------------
-// Reading a topic incrementally (the shared `cdc::events` re-reads everything each time).
-
-const SEP: &str = "\u{1f}";
-/// Records per `weir consume` call, so one call's output stays small.
-const CHUNK: usize = 100_000;
-const TIMEOUT: Duration = Duration::from_secs(90);
-
-/// One record, reduced to what the checks need.
-#[derive(Debug, Clone)]
-struct Rec {
-    /// The key's `id` field.
-    id: Option<i64>,
-    /// The envelope's `op`; `"tombstone"` for a null value; `""` for a value that is not a
-    /// change event.
-    op: String,
-}
-
-fn parse(line: &str) -> Rec {
-    let (k, v) = line.split_once(SEP).unwrap_or(("null", line));
-    let key: Value = serde_json::from_str(k).unwrap_or(Value::Null);
-    let value: Value = serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_string()));
-    let id = key.get("id").and_then(Value::as_i64);
-    let op = match &value {
-        Value::Null => "tombstone",
-        v => v.get("op").and_then(Value::as_str).unwrap_or_default(),
-    };
-    Rec {
-        id,
-        op: op.to_string(),
-    }
-}
-
-/// The records of a topic read so far; `poll` reads the new ones (partition 0: topics are
-/// created with one partition).
-struct Tail {
-    topic: String,
-    recs: Vec<Rec>,
-}
-
-impl Tail {
-    fn new(topic: &str) -> Tail {
-        Tail {
-            topic: topic.to_string(),
-            recs: Vec::new(),
-        }
-    }
-
-    /// Reads the records past those already read: through the running broker, or with
-    /// `served == None` straight from the data directory (weir must not be running).
-    fn poll(&mut self, w: &Workdir, served: Option<&Served>) -> usize {
-        let before = self.recs.len();
-        loop {
-            let offset = self.recs.len().to_string();
-            let max = CHUNK.to_string();
-            let mut args = vec![
-                "consume",
-                &self.topic,
-                "--partition",
-                "0",
-                "--offset",
-                &offset,
-                "--max",
-                &max,
-                "--key-separator",
-                SEP,
-            ];
-            let bootstrap = served.map(Served::bootstrap);
-            if let Some(b) = &bootstrap {
-                args.extend(["--exit-at-end", "--bootstrap", b]);
-            }
-            let out = w.run(&args, b"");
-            if !out.status.success() {
-                // A topic not created yet reads as empty.
-                break;
-            }
-            let text = String::from_utf8_lossy(&out.stdout);
-            let n = self.recs.len();
-            self.recs
-                .extend(text.lines().filter(|l| !l.is_empty()).map(parse));
-            if self.recs.len() - n < CHUNK {
-                break;
-            }
-        }
-        self.recs.len() - before
-    }
-
-    /// Polls until `done` holds for the records read; fails after 90 s with weir's log.
-    fn wait(&mut self, w: &Workdir, served: &Served, what: &str, done: impl Fn(&[Rec]) -> bool) {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            self.poll(w, Some(served));
-            if done(&self.recs) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{}: timed out waiting for {what}; {} records read, last: {:?}\nweir log (tail):\n{}",
-                self.topic,
-                self.recs.len(),
-                self.recs.last(),
-                log_tail(served)
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-/// `weir serve` with `offset.flush.interval.ms=200`: a worker key (the connector config's
-/// copy of it is not read), so offsets commit, and the slot is acknowledged, within a
-/// fraction of a second.
-fn serve(w: &Workdir) -> Served {
-    let path = w.dir.path().join("worker.json");
-    std::fs::write(&path, r#"{"offset.flush.interval.ms": "200"}"#).expect("write worker config");
-    w.serve(&["--worker-config", path.to_str().expect("a UTF-8 temp path")])
-}
-
-fn log_tail(served: &Served) -> String {
-    let log = served.log_so_far();
-    log[log.len().saturating_sub(40)..].join("\n")
 }
 
 /// How many records carry each key id, among the records with `op`.
@@ -160,15 +31,6 @@ fn counts(recs: &[Rec], op: &str) -> BTreeMap<i64, usize> {
         }
     }
     m
-}
-
-/// The server's current WAL position.
-fn lsn_now(pg: &PgServer, db: &str) -> u64 {
-    pg.sql_db(db, "SELECT (pg_current_wal_lsn() - '0/0')::bigint")
-        .expect("wal lsn")[0][0]
-        .as_deref()
-        .and_then(|v| v.parse().ok())
-        .expect("an lsn")
 }
 
 /// SIGKILL to `weir serve` (no shutdown, no final flush or commit), and reaps it.
@@ -274,7 +136,7 @@ fn kill9_mid_stream_loses_nothing_the_slot_acknowledged() {
     let mut tail = Tail::new("dur.public.t");
     pg.sql_db("dur", "INSERT INTO t VALUES (0, 'warm-up')")
         .expect("warm-up row");
-    tail.wait(&w, &served, "the warm-up row", |r| !r.is_empty());
+    tail.wait(&w, &served, "the warm-up row", TIMEOUT, |r| !r.is_empty());
     let warm = lsn_now(&pg, "dur");
     wait_for(
         "the slot to be acknowledged past the warm-up row",
@@ -285,7 +147,7 @@ fn kill9_mid_stream_loses_nothing_the_slot_acknowledged() {
 
     let (flushed, peeked, survivors) = std::thread::scope(|s| {
         let writer = s.spawn(|| pg.sql_db("dur", &format!("CALL fill(1, {N}, 0.02)")));
-        tail.wait(&w, &served, "a few thousand streamed rows", |r| {
+        tail.wait(&w, &served, "a few thousand streamed rows", TIMEOUT, |r| {
             r.len() > 3_000
         });
         kill9(served);
@@ -346,7 +208,7 @@ fn kill9_mid_stream_loses_nothing_the_slot_acknowledged() {
     let rest = RestApi::new(served.rest());
     rest.wait_state(TIMEOUT, "dur", "RUNNING");
     tail.recs.clear();
-    tail.wait(&w, &served, "every id after the restart", |r| {
+    tail.wait(&w, &served, "every id after the restart", TIMEOUT, |r| {
         let ids: BTreeSet<i64> = r
             .iter()
             .filter(|r| r.op == "c" || r.op == "r")
@@ -418,7 +280,9 @@ fn kill9_mid_snapshot_resumes_from_the_last_durable_chunk() {
         &connector_config(&pg, "snap", "snap", &[("snapshot.fetch.size", "5000")]),
     );
     let mut tail = Tail::new("snap.public.t");
-    tail.wait(&w, &served, "the snapshot under way", |r| r.len() >= 20_000);
+    tail.wait(&w, &served, "the snapshot under way", TIMEOUT, |r| {
+        r.len() >= 20_000
+    });
     kill9(served);
     let mut first = Tail::new("snap.public.t");
     first.poll(&w, None);
@@ -450,7 +314,13 @@ fn kill9_mid_snapshot_resumes_from_the_last_durable_chunk() {
         let ids: BTreeSet<i64> = r.iter().filter_map(|r| r.id).collect();
         ids.len() as i64 == ROWS + 2 && r.iter().any(|r| r.id == Some(ROWS + 2) && r.op == "c")
     };
-    tail.wait(&w, &served, "every id and the streamed insert", all);
+    tail.wait(
+        &w,
+        &served,
+        "every id and the streamed insert",
+        TIMEOUT,
+        all,
+    );
     let ids: BTreeSet<i64> = tail.recs.iter().filter_map(|r| r.id).collect();
     assert_eq!(
         ids,
@@ -505,7 +375,7 @@ fn postgres_restart_under_the_connector_loses_nothing() {
     let mut tail = Tail::new("rs.public.t");
     pg.sql_db("rs", "INSERT INTO t VALUES (0, 'warm-up')")
         .expect("warm-up row");
-    tail.wait(&w, &served, "the warm-up row", |r| !r.is_empty());
+    tail.wait(&w, &served, "the warm-up row", TIMEOUT, |r| !r.is_empty());
 
     let mut next = 1;
     let mut batch = |pg: &PgServer, n: i64| {
@@ -542,6 +412,7 @@ fn postgres_restart_under_the_connector_loses_nothing() {
         &w,
         &served,
         "every row around the clean restart",
+        TIMEOUT,
         has_all(upto),
     );
     rest.wait_state(TIMEOUT, "rs", "RUNNING");
@@ -552,12 +423,24 @@ fn postgres_restart_under_the_connector_loses_nothing() {
     std::thread::sleep(Duration::from_secs(1));
     pg.restart().expect("start postgres after the crash");
     let upto = batch(&pg, 500);
-    tail.wait(&w, &served, "every row around the crash", has_all(upto));
+    tail.wait(
+        &w,
+        &served,
+        "every row around the crash",
+        TIMEOUT,
+        has_all(upto),
+    );
     rest.wait_state(TIMEOUT, "rs", "RUNNING");
 
     // Still streaming, and the slot is acknowledged past everything.
     let upto = batch(&pg, 100);
-    tail.wait(&w, &served, "rows after both restarts", has_all(upto));
+    tail.wait(
+        &w,
+        &served,
+        "rows after both restarts",
+        TIMEOUT,
+        has_all(upto),
+    );
     let end = lsn_now(&pg, "rs");
     wait_for(
         "the slot to be acknowledged past the last row",

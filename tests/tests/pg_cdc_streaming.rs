@@ -7,206 +7,13 @@
 //! `weir serve` hard, and the machines that run them have two cores.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use weir_e2e::cdc::{confirmed_flush, connector_config, deploy};
+use weir_e2e::bench::high_watermark;
+use weir_e2e::cdc::tail::{TIMEOUT, Tail, log_tail, lsn_now, serial};
+use weir_e2e::cdc::{confirmed_flush, connector_config, deploy, serve};
 use weir_e2e::pg::{PgOptions, PgServer};
-use weir_e2e::{RestApi, Served, Workdir, wait_for};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-// ---------------------------------------------------------------------------------------
-// Reading a topic incrementally (the shared `cdc::events` re-reads everything each time).
-
-const SEP: &str = "\u{1f}";
-/// Records per `weir consume` call, so one call's output stays small.
-const CHUNK: usize = 100_000;
-const TIMEOUT: Duration = Duration::from_secs(90);
-
-/// One record, reduced to what the checks need.
-#[derive(Debug, Clone)]
-struct Rec {
-    /// The key's `id` field.
-    id: Option<i64>,
-    /// The envelope's `op`; `"tombstone"` for a null value; `""` for a value that is not a
-    /// change event.
-    op: String,
-    after: Value,
-    tx_id: Option<i64>,
-    /// The whole value when it is not a change event (a heartbeat).
-    other: Value,
-}
-
-fn parse(line: &str) -> Rec {
-    let (k, v) = line.split_once(SEP).unwrap_or(("null", line));
-    let key: Value = serde_json::from_str(k).unwrap_or(Value::Null);
-    let value: Value = serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_string()));
-    let id = key.get("id").and_then(Value::as_i64);
-    match value {
-        Value::Null => Rec {
-            id,
-            op: "tombstone".into(),
-            after: Value::Null,
-            tx_id: None,
-            other: Value::Null,
-        },
-        Value::Object(m) if !m.contains_key("op") => Rec {
-            id,
-            op: String::new(),
-            after: Value::Null,
-            tx_id: None,
-            other: Value::Object(m),
-        },
-        Value::Object(mut m) => Rec {
-            id,
-            op: m
-                .get("op")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            tx_id: m.get("source").and_then(|s| s["txId"].as_i64()),
-            after: m.remove("after").unwrap_or(Value::Null),
-            other: Value::Null,
-        },
-        other => Rec {
-            id,
-            op: String::new(),
-            after: Value::Null,
-            tx_id: None,
-            other,
-        },
-    }
-}
-
-/// The records of a topic read so far; `poll` reads the new ones (partition 0: topics are
-/// created with one partition).
-struct Tail {
-    topic: String,
-    recs: Vec<Rec>,
-}
-
-impl Tail {
-    fn new(topic: &str) -> Tail {
-        Tail {
-            topic: topic.to_string(),
-            recs: Vec::new(),
-        }
-    }
-
-    /// Reads the records past those already read: through the running broker, or with
-    /// `served == None` straight from the data directory (weir must not be running).
-    fn poll(&mut self, w: &Workdir, served: Option<&Served>) -> usize {
-        let before = self.recs.len();
-        loop {
-            let offset = self.recs.len().to_string();
-            let max = CHUNK.to_string();
-            let mut args = vec![
-                "consume",
-                &self.topic,
-                "--partition",
-                "0",
-                "--offset",
-                &offset,
-                "--max",
-                &max,
-                "--key-separator",
-                SEP,
-            ];
-            let bootstrap = served.map(Served::bootstrap);
-            if let Some(b) = &bootstrap {
-                args.extend(["--exit-at-end", "--bootstrap", b]);
-            }
-            let out = w.run(&args, b"");
-            if !out.status.success() {
-                // A topic not created yet reads as empty.
-                break;
-            }
-            let text = String::from_utf8_lossy(&out.stdout);
-            let n = self.recs.len();
-            self.recs
-                .extend(text.lines().filter(|l| !l.is_empty()).map(parse));
-            if self.recs.len() - n < CHUNK {
-                break;
-            }
-        }
-        self.recs.len() - before
-    }
-
-    /// Polls until `done` holds for the records read; fails after `timeout` with weir's log.
-    fn wait(
-        &mut self,
-        w: &Workdir,
-        served: &Served,
-        what: &str,
-        timeout: Duration,
-        done: impl Fn(&[Rec]) -> bool,
-    ) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            self.poll(w, Some(served));
-            if done(&self.recs) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{}: timed out waiting for {what}; {} records read, last: {:?}\nweir log (tail):\n{}",
-                self.topic,
-                self.recs.len(),
-                self.recs.last(),
-                log_tail(served)
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-/// `weir serve` with `offset.flush.interval.ms=200`: a worker key (the connector config's
-/// copy of it is not read), so offsets commit, and the slot is acknowledged, within a
-/// fraction of a second.
-fn serve(w: &Workdir) -> Served {
-    let path = w.dir.path().join("worker.json");
-    std::fs::write(&path, r#"{"offset.flush.interval.ms": "200"}"#).expect("write worker config");
-    w.serve(&["--worker-config", path.to_str().expect("a UTF-8 temp path")])
-}
-
-fn log_tail(served: &Served) -> String {
-    let log = served.log_so_far();
-    log[log.len().saturating_sub(40)..].join("\n")
-}
-
-/// The topic's high watermark (partition 0) through the broker; 0 while it does not exist.
-fn high_watermark(w: &Workdir, served: &Served, topic: &str) -> u64 {
-    let out = w.run(
-        &[
-            "topics",
-            "describe",
-            topic,
-            "--bootstrap",
-            &served.bootstrap(),
-        ],
-        b"",
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .split("HighWatermark:")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
-
-fn lsn_now(pg: &PgServer, db: &str) -> u64 {
-    pg.sql_db(db, "SELECT (pg_current_wal_lsn() - '0/0')::bigint")
-        .expect("wal lsn")[0][0]
-        .as_deref()
-        .and_then(|v| v.parse().ok())
-        .expect("an lsn")
-}
+use weir_e2e::{RestApi, Workdir, wait_for};
 
 fn int(v: &Option<String>) -> i64 {
     v.as_deref()
@@ -281,7 +88,7 @@ fn snapshot_of_a_million_rows_under_concurrent_writes_folds_to_the_table() {
         int(&counts[0][1]) as usize,
         int(&counts[0][2]) as usize,
     );
-    let snapshot_done = high_watermark(&w, &served, "big.public.t");
+    let snapshot_done = high_watermark(&w, &served.bootstrap(), "big.public.t").unwrap_or(0);
     eprintln!(
         "writer: {ins} inserts, {upd} updates, {del} deletes, done when {snapshot_done} of \
          {ROWS} rows were in the topic"
@@ -295,7 +102,7 @@ fn snapshot_of_a_million_rows_under_concurrent_writes_folds_to_the_table() {
     // About 100 s on an idle two-core machine in a debug build; generous for a busy one.
     let deadline = started + Duration::from_secs(300);
     loop {
-        let end = high_watermark(&w, &served, "big.public.t");
+        let end = high_watermark(&w, &served.bootstrap(), "big.public.t").unwrap_or(0);
         if end >= expected as u64 {
             break;
         }
