@@ -172,7 +172,8 @@ const CUSTOM_OUTBOX: &str = "CREATE TABLE events (
   body text,
   ver int,
   part int,
-  created timestamp
+  created timestamp,
+  amount numeric(10,2) DEFAULT 12.50
 );";
 
 fn custom_config(pg: &PgServer, prefix: &str, extra: &[(&str, &str)]) -> Value {
@@ -197,7 +198,7 @@ fn custom_config(pg: &PgServer, prefix: &str, extra: &[(&str, &str)]) -> Value {
         ),
         (
             "transforms.outbox.table.fields.additional.placement",
-            "event_type:header:eventType,ver:envelope:schemaVersion,part:partition",
+            "event_type:header:eventType,ver:envelope:schemaVersion,part:partition,amount:header",
         ),
         ("transforms.outbox.table.expand.json.payload", "true"),
         (
@@ -272,6 +273,11 @@ fn custom_routing_placement_and_malformed_rows_to_the_dead_letter_queue() {
     };
     let e = by_id(&good);
     assert_eq!(e.header("eventType"), Some("Shipped"));
+    assert_eq!(
+        e.header("amount"),
+        Some("12.50"),
+        "a Decimal header as SimpleHeaderConverter prints it"
+    );
     assert_eq!(e.key.as_deref(), Some("s-1"));
     assert_eq!(e.partition, 2, "partition from the part column");
     assert_eq!(

@@ -5,6 +5,7 @@
 //! a fresh, unconfigured converter; add new converters there and to [`CONVERTER_CLASSES`].
 
 pub mod bytes;
+pub mod header;
 pub mod json;
 pub mod string;
 

@@ -150,6 +150,11 @@ pub fn cast_value(
     })
 }
 
+/// Kafka's `Values.convertToString` of a primitive or logical value (not of a container).
+pub(crate) fn java_string(schema: Option<&Schema>, value: &Value) -> Result<String, DataError> {
+    java_form(schema, value).map(|j| to_java_string(&j))
+}
+
 fn to_java_string(j: &Java) -> String {
     match j {
         Java::Int(n) => n.to_string(),

@@ -25,6 +25,7 @@ mod util;
 mod value_to_key;
 
 pub use cast::Cast;
+pub(crate) use cast_value::java_string;
 pub use chain::TransformChain;
 pub use extract_field::ExtractField;
 pub use filter::Filter;

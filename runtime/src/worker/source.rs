@@ -311,7 +311,7 @@ impl SourceLoop {
         let headers: Vec<(String, Option<Bytes>)> = r
             .headers
             .iter()
-            .map(|h| (h.key.clone(), header_bytes(&h.value)))
+            .map(|h| (h.key.clone(), header_bytes(h)))
             .collect();
         let partition = self.partition_for(&r.topic, r.kafka_partition, key.as_deref())?;
         self.env.note_topic(&r.topic);
@@ -345,7 +345,7 @@ impl SourceLoop {
         raw.headers = record
             .headers
             .iter()
-            .map(|h| (h.key.clone(), header_bytes(&h.value)))
+            .map(|h| (h.key.clone(), header_bytes(h)))
             .collect();
     }
 

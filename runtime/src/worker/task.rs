@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use tokio::sync::watch;
 use weir_broker::Broker;
-use weir_connect_api::{ConfigMap, Converter, Headers, Value};
+use weir_connect_api::{ConfigMap, Converter, Header, Headers, Value};
 
 use super::errors::{ErrorConfig, ErrorHandler};
 use super::internal::{self, Status};
@@ -285,22 +285,9 @@ fn converter(
     })
 }
 
-/// A header value as bytes, as Kafka's `SimpleHeaderConverter` writes it: strings as UTF-8,
-/// bytes as they are, other values as their text.
-pub fn header_bytes(value: &Value) -> Option<Bytes> {
-    match value {
-        Value::Null => None,
-        Value::String(s) => Some(Bytes::from(s.clone())),
-        Value::Bytes(b) => Some(b.clone()),
-        Value::Int8(v) => Some(Bytes::from(v.to_string())),
-        Value::Int16(v) => Some(Bytes::from(v.to_string())),
-        Value::Int32(v) => Some(Bytes::from(v.to_string())),
-        Value::Int64(v) => Some(Bytes::from(v.to_string())),
-        Value::Float32(v) => Some(Bytes::from(v.to_string())),
-        Value::Float64(v) => Some(Bytes::from(v.to_string())),
-        Value::Boolean(v) => Some(Bytes::from(v.to_string())),
-        other => Some(Bytes::from(format!("{other:?}"))),
-    }
+/// A header value as bytes, as Kafka's `SimpleHeaderConverter` writes it.
+pub fn header_bytes(header: &Header) -> Option<Bytes> {
+    crate::converters::header::header_bytes(header.schema.as_deref(), &header.value)
 }
 
 /// Record headers from the log: UTF-8 values become strings, others stay bytes.
