@@ -46,6 +46,8 @@ pub fn kcat_bin() -> PathBuf {
 }
 
 /// Every record of `topic` from the beginning (empty when the topic does not exist yet).
+/// kcat stops at the end of the topic, which it only sees when a fetch finds nothing new:
+/// a topic written more often than every 500 ms (its fetch wait) keeps it reading.
 pub fn consume(bootstrap: &str, topic: &str) -> Vec<KcatRecord> {
     let mut cmd = Command::new(kcat_bin());
     cmd.args([

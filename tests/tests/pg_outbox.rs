@@ -378,3 +378,72 @@ fn debezium_leniency_and_tombstones_on_request() {
     assert_eq!(events[1].value, None, "an empty payload is a tombstone");
     assert_eq!(events[1].header("eventType"), Some("Deleted"));
 }
+
+/// A `bytea` payload (Avro, Protobuf...) with Debezium's `BinaryDataConverter`: the event
+/// value is the payload's bytes as the service wrote them; records that are not bytes (the
+/// heartbeats) go to the delegate converter.
+#[test]
+fn binary_payloads_pass_through_binary_data_converter() {
+    let (pg, _w, served, rest) = start();
+    pg.sql("CREATE DATABASE billing").expect("db");
+    pg.sql_db(
+        "billing",
+        "CREATE TABLE outbox (id uuid PRIMARY KEY, aggregatetype text NOT NULL,
+           aggregateid text NOT NULL, type text NOT NULL, payload bytea)",
+    )
+    .expect("table");
+    let config = connector_config(
+        &pg,
+        "billing",
+        "billing",
+        &[
+            ("table.include.list", "public.outbox"),
+            ("publication.autocreate.mode", "filtered"),
+            ("snapshot.mode", "no_data"),
+            ("heartbeat.interval.ms", "2000"),
+            ("transforms", "outbox"),
+            (
+                "transforms.outbox.type",
+                "io.debezium.transforms.outbox.EventRouter",
+            ),
+            (
+                "key.converter",
+                "org.apache.kafka.connect.storage.StringConverter",
+            ),
+            (
+                "value.converter",
+                "io.debezium.converters.BinaryDataConverter",
+            ),
+            (
+                "value.converter.delegate.converter.type",
+                "org.apache.kafka.connect.json.JsonConverter",
+            ),
+            (
+                "value.converter.delegate.converter.type.schemas.enable",
+                "false",
+            ),
+        ],
+    );
+    deploy(&rest, "billing", &config);
+    wait_streaming(&pg, "billing", "billing_slot");
+    pg.sql_db(
+        "billing",
+        "INSERT INTO outbox VALUES ('00000000-0000-4000-8000-000000000001', 'invoice', 'i-1', \
+         'InvoiceIssued', convert_to('AVRO|invoice i-1|42.00', 'UTF8'))",
+    )
+    .expect("insert");
+    let bootstrap = served.bootstrap();
+    let events = wait_records(&bootstrap, "outbox.event.invoice", 1);
+    assert_eq!(events[0].key.as_deref(), Some("i-1"));
+    assert_eq!(
+        events[0].value.as_deref(),
+        Some("AVRO|invoice i-1|42.00"),
+        "the payload's bytes, not base64 or JSON"
+    );
+    let beats = wait_records(&bootstrap, "__debezium-heartbeat.billing", 1);
+    assert!(
+        beats[0].json()["ts_ms"].as_i64().is_some(),
+        "heartbeats through the delegate JsonConverter: {:?}",
+        beats[0]
+    );
+}

@@ -4,6 +4,7 @@
 //! [`converter_for`] is the one registry from a class name (Kafka's, or its short alias) to
 //! a fresh, unconfigured converter; add new converters there and to [`CONVERTER_CLASSES`].
 
+pub mod binary_data;
 pub mod bytes;
 pub mod header;
 pub mod json;
@@ -11,6 +12,7 @@ pub mod string;
 
 use weir_connect_api::Converter;
 
+pub use self::binary_data::BinaryDataConverter;
 pub use self::bytes::ByteArrayConverter;
 pub use self::json::JsonConverter;
 pub use self::string::StringConverter;
@@ -20,6 +22,7 @@ pub const CONVERTER_CLASSES: &[&str] = &[
     "org.apache.kafka.connect.json.JsonConverter",
     "org.apache.kafka.connect.storage.StringConverter",
     "org.apache.kafka.connect.converters.ByteArrayConverter",
+    "io.debezium.converters.BinaryDataConverter",
 ];
 
 /// A new converter for `class` (the Java class name or its simple name), `None` if unknown.
@@ -34,6 +37,12 @@ pub fn converter_for(class: &str) -> Option<Box<dyn Converter>> {
         }
         "org.apache.kafka.connect.converters.ByteArrayConverter" | "ByteArrayConverter" => {
             Some(Box::new(ByteArrayConverter))
+        }
+        // Debezium's, and its name before Debezium 2.0.
+        "io.debezium.converters.BinaryDataConverter"
+        | "BinaryDataConverter"
+        | "io.debezium.converters.ByteBufferConverter" => {
+            Some(Box::new(BinaryDataConverter::default()))
         }
         _ => None,
     }
