@@ -98,9 +98,17 @@ impl Expander {
     pub fn expand(&self, root: &str, text: &str) -> Result<(Option<SchemaRef>, Value), DataError> {
         let json: Json = serde_json::from_str(text)
             .map_err(|e| DataError::new(format!("the payload is not JSON: {e}")))?;
-        let Some(schema) = self.schema_of(Some(root), &json)? else {
-            // A top-level null (or an empty array left out): nothing to type.
-            return Ok((None, Value::Null));
+        let schema = match self.schema_of(Some(root), &json)? {
+            Some(schema) => schema,
+            // A top-level empty array stays an empty array whatever the behaviour for
+            // fields says.
+            None if matches!(json, Json::Arr(_)) => {
+                SchemaBuilder::array(SchemaBuilder::string().optional().build())
+                    .optional()
+                    .build()
+            }
+            // A top-level null: nothing to type.
+            None => return Ok((None, Value::Null)),
         };
         let value = value_of(&json, &schema)?;
         Ok((Some(schema), value))
@@ -384,6 +392,9 @@ mod tests {
         assert_eq!(v, Value::String("hello".into()));
         let (s, v) = expander().expand("payload", "null").expect("null");
         assert!(s.is_none() && v.is_null());
+        let (s, v) = expander().expand("payload", "[]").expect("empty array");
+        assert_eq!(s.map(|s| s.kind), Some(SchemaType::Array));
+        assert_eq!(v, Value::Array(vec![]));
     }
 
     #[test]

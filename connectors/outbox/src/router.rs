@@ -200,13 +200,11 @@ impl Configured {
             (Some(payload_schema), payload)
         };
 
-        let (key_schema, key) = match s
-            .field_event_key
-            .as_deref()
-            .map(|k| (k, row_schema.field(k)))
-        {
-            Some((k, Some(f))) => {
-                let key = row.get(k).cloned().unwrap_or(Value::Null);
+        // A key column the table lacks is an error, as in Debezium 3.0 (`Struct.get`); a
+        // blank `table.field.event.key` means no key.
+        let (key_schema, key) = match s.field_event_key.as_deref() {
+            Some(k) => {
+                let (schema, key) = field(k)?;
                 if key.is_null() {
                     let why = format!("the event key column {k} is null");
                     if s.strict {
@@ -214,9 +212,9 @@ impl Configured {
                     }
                     tracing::warn!(topic = %record.topic, "{why}; the event gets a null key");
                 }
-                (Some(f.schema.clone()), key)
+                (Some(schema.clone()), key.clone())
             }
-            _ => (Some(SchemaBuilder::string().build()), Value::Null),
+            None => (Some(SchemaBuilder::string().build()), Value::Null),
         };
 
         record.topic = s.rewrite.apply(&routed).into_owned();
@@ -288,7 +286,10 @@ impl Configured {
     ) -> Result<(SchemaRef, Value), DataError> {
         let s = &self.settings;
         let text = match raw {
-            Value::String(text) if s.expand_json => text,
+            // A blank payload is empty (a tombstone with route.tombstone.on.empty.payload),
+            // not malformed JSON.
+            Value::String(text) if s.expand_json && !text.trim().is_empty() => text,
+            Value::String(_) => return Ok((schema.clone(), raw.clone())),
             Value::Null => return Ok((schema.clone(), Value::Null)),
             _ => {
                 if s.expand_json {

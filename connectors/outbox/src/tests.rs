@@ -340,3 +340,24 @@ fn bad_configs_name_the_key() {
     );
     assert!(e.contains("table.op.invalid.behavior"), "{e}");
 }
+
+#[test]
+fn blank_payload_is_empty_not_malformed_and_key_column_rules() {
+    let r = router(&[
+        ("table.expand.json.payload", "true"),
+        ("route.tombstone.on.empty.payload", "true"),
+    ]);
+    let out = routed(&r, change("c", &[("payload", Value::String("  ".into()))]));
+    assert!(
+        out.value.is_null(),
+        "a blank payload is a tombstone: {out:?}"
+    );
+    // A key column the table lacks is an error (Debezium 3.0's Struct.get); no key column
+    // configured means a null key.
+    let e = router(&[("table.field.event.key", "nope")])
+        .apply(change("c", &[]))
+        .expect_err("missing key column");
+    assert!(e.to_string().contains("no column nope"), "{e}");
+    let out = routed(&router(&[("table.field.event.key", "")]), change("c", &[]));
+    assert!(out.key.is_null());
+}
