@@ -18,6 +18,7 @@ use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 use weir_connect_api::Secret;
 
+use crate::converters::json::base64::encode as base64;
 pub use url::segment;
 use url::{BaseUrl, parse_url};
 
@@ -400,28 +401,6 @@ pub fn error_message(status: u16, body: &[u8]) -> String {
             .unwrap_or("HTTP error")
             .to_owned(),
     }
-}
-
-/// Standard base64 with padding (RFC 4648), for the basic-auth header.
-fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

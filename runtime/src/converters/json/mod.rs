@@ -6,7 +6,7 @@
 //! and `read` (values <-> JSON), and the JSON text itself in `node` / `parse`, written by
 //! hand so key order, number text and string escaping match Jackson byte for byte.
 
-mod base64;
+pub(crate) mod base64;
 pub(crate) mod decimal;
 mod node;
 pub(crate) mod number;
