@@ -1,5 +1,6 @@
 //! `table.field.event.timestamp`: a column's value as epoch milliseconds.
 
+use weir_connect_api::calendar::days_from_civil;
 use weir_connect_api::schema::logical;
 use weir_connect_api::{Schema, Value};
 
@@ -33,7 +34,7 @@ pub fn to_millis(schema: &Schema, value: &Value) -> Result<i64, String> {
 fn parse_zoned(text: &str) -> Option<i64> {
     let (date, rest) = text.split_once('T')?;
     let mut ymd = date.splitn(3, '-');
-    let (y, m, d): (i64, i64, i64) = (
+    let (y, m, d): (i64, u32, u32) = (
         ymd.next()?.parse().ok()?,
         ymd.next()?.parse().ok()?,
         ymd.next()?.parse().ok()?,
@@ -64,17 +65,6 @@ fn parse_zoned(text: &str) -> Option<i64> {
     let millis: i64 = format!("{fraction:0<3}")[..3].parse().ok()?;
     let days = days_from_civil(y, m, d);
     Some((days * 86_400 + h * 3600 + mi * 60 + s - offset_s) * 1000 + millis)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@
 //! Few dependencies on purpose: connectors and WASM plugins build against it without the
 //! worker or the broker.
 
+pub mod calendar;
 pub mod config;
 pub mod connector;
 pub mod converter;

@@ -253,6 +253,23 @@ impl SchemaBuilder {
         self.schema.parameters.insert(key.into(), value.into());
         self
     }
+    /// Copies the name, version, doc and parameters of `schema` (Kafka's
+    /// `SchemaUtil.copySchemaBasics`).
+    pub fn with_basics_of(mut self, schema: &Schema) -> Self {
+        if schema.name.is_some() {
+            self.schema.name.clone_from(&schema.name);
+        }
+        if schema.version.is_some() {
+            self.schema.version = schema.version;
+        }
+        if schema.doc.is_some() {
+            self.schema.doc.clone_from(&schema.doc);
+        }
+        for (k, v) in &schema.parameters {
+            self = self.parameter(k.clone(), v.clone());
+        }
+        self
+    }
     /// Appends a struct field.
     pub fn field(mut self, name: impl Into<String>, schema: SchemaRef) -> Self {
         let index = self.schema.fields.len();

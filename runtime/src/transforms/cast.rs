@@ -39,11 +39,7 @@ impl Cast {
 
     fn updated_schema(&self, schema: &Schema) -> Result<SchemaRef, DataError> {
         let mut b = match self.whole {
-            Some(kind) => {
-                let mut b = builder(kind);
-                b = copy_basics(schema, b);
-                b
-            }
+            Some(kind) => builder(kind).with_basics_of(schema),
             None => {
                 let mut b = util::struct_like(schema);
                 for f in &schema.fields {
@@ -89,23 +85,6 @@ fn builder(kind: SchemaType) -> SchemaBuilder {
         SchemaType::Boolean => SchemaBuilder::boolean(),
         _ => SchemaBuilder::string(),
     }
-}
-
-/// Name, version, doc and parameters onto a primitive builder (`SchemaUtil.copySchemaBasics`).
-fn copy_basics(schema: &Schema, mut b: SchemaBuilder) -> SchemaBuilder {
-    if let Some(n) = &schema.name {
-        b = b.name(n.clone());
-    }
-    if let Some(v) = schema.version {
-        b = b.version(v);
-    }
-    if let Some(d) = &schema.doc {
-        b = b.doc(d.clone());
-    }
-    for (k, v) in &schema.parameters {
-        b = b.parameter(k.clone(), v.clone());
-    }
-    b
 }
 
 /// Kafka's `parseFieldTypes`, with its messages.

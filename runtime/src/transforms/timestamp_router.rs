@@ -4,6 +4,7 @@
 //! The formatter is weir's own and covers the pattern letters topic names use: `y`, `M`
 //! (numeric, or `MMM` / `MMMM` names), `d`, `H`, `m`, `s`, `S`, with `'quoted'` literals.
 
+use weir_connect_api::calendar::civil_from_days;
 use weir_connect_api::{
     ConfigDef, ConfigMap, ConfigType, ConnectRecord, DataError, Importance, Result, Transform,
 };
@@ -74,20 +75,6 @@ fn parse_pattern(pattern: &str) -> std::result::Result<Vec<Token>, String> {
         }
     }
     Ok(tokens)
-}
-
-/// Year, month (1-12) and day of a count of days since 1970-01-01 (Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 fn format(tokens: &[Token], millis: i64) -> String {

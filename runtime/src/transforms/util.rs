@@ -136,20 +136,7 @@ pub fn map_remove(entries: &mut Entries, name: &str) -> Option<Value> {
 /// A struct builder with the name, version, doc and parameters of `schema`
 /// (Kafka's `SchemaUtil.copySchemaBasics`).
 pub fn struct_like(schema: &Schema) -> SchemaBuilder {
-    let mut b = SchemaBuilder::structure();
-    if let Some(n) = &schema.name {
-        b = b.name(n.clone());
-    }
-    if let Some(v) = schema.version {
-        b = b.version(v);
-    }
-    if let Some(d) = &schema.doc {
-        b = b.doc(d.clone());
-    }
-    for (k, v) in &schema.parameters {
-        b = b.parameter(k.clone(), v.clone());
-    }
-    b
+    SchemaBuilder::structure().with_basics_of(schema)
 }
 
 /// A field's value; with `replace_null` a null becomes the field's default, as Kafka's

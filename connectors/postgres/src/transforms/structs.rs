@@ -54,20 +54,7 @@ pub(crate) fn extract(envelope: &Struct, name: &str) -> Result<(SchemaRef, Value
 /// A required struct builder with the name, version, doc and parameters of `schema`
 /// (Kafka's `SchemaUtil.copySchemaBasics(schema, SchemaBuilder.struct())`).
 pub(crate) fn struct_like(schema: &Schema) -> SchemaBuilder {
-    let mut b = SchemaBuilder::structure();
-    if let Some(n) = &schema.name {
-        b = b.name(n.clone());
-    }
-    if let Some(v) = schema.version {
-        b = b.version(v);
-    }
-    if let Some(d) = &schema.doc {
-        b = b.doc(d.clone());
-    }
-    for (k, v) in &schema.parameters {
-        b = b.parameter(k.clone(), v.clone());
-    }
-    b
+    SchemaBuilder::structure().with_basics_of(schema)
 }
 
 /// Adds a field, refusing a duplicate name as Kafka's `SchemaBuilder.field` does.

@@ -42,7 +42,10 @@ pub(crate) fn client_config(cfg: &ConnectConfig) -> Result<Arc<ClientConfig>, Wi
         .with_safe_default_protocol_versions()
         .map_err(|e| tls_err(format!("no usable TLS protocol version: {e}")))?;
     let verifier: Arc<dyn ServerCertVerifier> = if check == Check::Nothing {
-        Arc::new(AcceptAnyCert { provider })
+        Arc::new(Relaxed {
+            chain: None,
+            provider,
+        })
     } else {
         let path = cfg.ssl_root_cert.as_ref().ok_or_else(|| {
             tls_err(format!(
@@ -78,13 +81,16 @@ pub(crate) fn client_config(cfg: &ConnectConfig) -> Result<Arc<ClientConfig>, Wi
                 path.display()
             )));
         }
-        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
             .build()
             .map_err(|e| tls_err(format!("cannot build the certificate verifier: {e}")))?;
         if check == Check::ChainAndName {
             webpki
         } else {
-            Arc::new(ChainOnly { inner: webpki })
+            Arc::new(Relaxed {
+                chain: Some(webpki),
+                provider,
+            })
         }
     };
     let mut config = builder
@@ -104,24 +110,36 @@ pub(crate) fn server_name(cfg: &ConnectConfig) -> Result<ServerName<'static>, Wi
     })
 }
 
-/// `sslmode=require` without a root certificate (and `prefer`/`allow`): libpq encrypts but does
-/// not authenticate the server, so any certificate is accepted. The handshake signatures are
-/// still verified, so the peer must hold the key of the certificate it shows.
+/// The checks libpq makes short of `verify-full`. Without `chain` (`sslmode=require` without
+/// a root certificate, `prefer`, `allow`): encryption only, any certificate is accepted.
+/// With it (`verify-ca`): the webpki chain check, a certificate valid for another name
+/// accepted (webpki checks the name only after the chain has verified). Either way the
+/// handshake signatures are verified, so the peer must hold the key of the certificate it
+/// shows.
 #[derive(Debug)]
-struct AcceptAnyCert {
+struct Relaxed {
+    chain: Option<Arc<WebPkiServerVerifier>>,
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for AcceptAnyCert {
+impl ServerCertVerifier for Relaxed {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
     }
 
     fn verify_tls12_signature(
@@ -156,59 +174,6 @@ impl ServerCertVerifier for AcceptAnyCert {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
-    }
-}
-
-/// `verify-ca`: the webpki chain check, with a certificate valid for another name accepted
-/// (webpki checks the name only after the chain has verified).
-#[derive(Debug)]
-struct ChainOnly {
-    inner: Arc<WebPkiServerVerifier>,
-}
-
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.inner.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
     }
 }
 
