@@ -26,10 +26,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use weir_e2e::bench::{
     Fill, Follower, POLL, STALL, arg, cpu_secs, insert_in_transactions, mb_per_s, output, per_s,
-    percentile, psql, rss_mib, scalar, start_postgres, timed, wait_records,
+    percentile, pg_client, psql, rss_mib, scalar, start_postgres, timed, wait_records,
 };
 use weir_e2e::cdc::{connector_config, deploy};
-use weir_e2e::pg::{PgServer, pg_bin};
+use weir_e2e::pg::PgServer;
 use weir_e2e::{RestApi, Served, Workdir, weir_bin};
 
 const DB: &str = "bench";
@@ -110,19 +110,11 @@ fn prepare(pg: &PgServer, rows: u64) -> Data {
 
 /// (a): pg_recvlogical from `base_slot` to /dev/null until the end LSN.
 fn baseline_stream(pg: &PgServer, data: &Data) -> Duration {
-    let mut cmd = Command::new(pg_bin("pg_recvlogical"));
-    cmd.args([
-        "-h",
-        pg.host(),
-        "-p",
-        &pg.port().to_string(),
-        "-U",
-        "postgres",
-    ])
-    .args(["-d", DB, "-S", "base_slot", "--start", "--no-loop"])
-    .args(["--endpos", &data.end_lsn, "-f", "/dev/null"])
-    .args(["-o", "proto_version=1", "-o"])
-    .arg(format!("publication_names={PUBLICATION}"));
+    let mut cmd = pg_client(pg, "pg_recvlogical");
+    cmd.args(["-d", DB, "-S", "base_slot", "--start", "--no-loop"])
+        .args(["--endpos", &data.end_lsn, "-f", "/dev/null"])
+        .args(["-o", "proto_version=1", "-o"])
+        .arg(format!("publication_names={PUBLICATION}"));
     let took = timed("pg_recvlogical", cmd, Duration::from_secs(1200));
     println!(
         "(a) pg_recvlogical -> /dev/null   {:>9} changes in {:>6.2} s  {:>9.0} changes/s  {:>6.1} MB/s of WAL",
@@ -258,32 +250,16 @@ fn latency(w: &Workdir, served: &Served, pg: &PgServer, rate: u64, secs: u64) ->
         "SELECT pg_create_logical_replication_slot('lat_slot', 'test_decoding')",
     )
     .expect("test_decoding slot");
-    let mut recv = Command::new(pg_bin("pg_recvlogical"));
-    recv.args([
-        "-h",
-        pg.host(),
-        "-p",
-        &pg.port().to_string(),
-        "-U",
-        "postgres",
-    ])
-    .args(["-d", DB, "-S", "lat_slot", "--start", "-f", "-", "-F", "0"]);
+    let mut recv = pg_client(pg, "pg_recvlogical");
+    recv.args(["-d", DB, "-S", "lat_slot", "--start", "-f", "-", "-F", "0"]);
     let reference = Follower::spawn("pg_recvlogical", recv);
     std::thread::sleep(Duration::from_secs(2));
 
     let script = w.dir.path().join("lat.sql");
     std::fs::write(&script, "INSERT INTO lat (pad) VALUES (repeat('x', 80));\n").expect("script");
-    let mut bench = Command::new(pg_bin("pgbench"));
+    let mut bench = pg_client(pg, "pgbench");
     bench
-        .args([
-            "-n",
-            "-h",
-            pg.host(),
-            "-p",
-            &pg.port().to_string(),
-            "-U",
-            "postgres",
-        ])
+        .arg("-n")
         .args([
             "-R",
             &rate.to_string(),

@@ -55,20 +55,23 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// `psql` over TCP as the superuser into database `db`, quiet, unaligned, no psqlrc.
 pub fn psql(pg: &PgServer, db: &str) -> Command {
-    let mut cmd = Command::new(pg_bin("psql"));
+    let mut cmd = pg_client(pg, "psql");
+    cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", db]);
+    cmd
+}
+
+/// A Postgres client program (`psql`, `pg_recvlogical`, `pgbench`) connecting to `pg` as the
+/// superuser over TCP.
+pub fn pg_client(pg: &PgServer, program: &str) -> Command {
+    let mut cmd = Command::new(pg_bin(program));
     cmd.args([
-        "-X",
-        "-q",
-        "-A",
-        "-t",
-        "-v",
-        "ON_ERROR_STOP=1",
         "-h",
         pg.host(),
         "-p",
+        &pg.port().to_string(),
+        "-U",
+        SUPERUSER,
     ])
-    .arg(pg.port().to_string())
-    .args(["-U", SUPERUSER, "-d", db])
     .env("PGCONNECT_TIMEOUT", "10");
     cmd
 }
