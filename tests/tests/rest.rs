@@ -234,6 +234,10 @@ fn create_errors_name_the_problem() {
     let r = api.call("POST", "/connectors", Some(&huge));
     assert_eq!(r.status, 413, "{}", r.body);
     assert_eq!(r.json()["error_code"], 413);
+    assert_eq!(
+        r.json()["message"],
+        "Request body is larger than the limit of 10485760 bytes"
+    );
 }
 
 #[test]

@@ -140,7 +140,12 @@ async fn oversized_bodies_get_413() {
     let f = fixture(RestAuth::None, Duration::from_secs(90), 64).await;
     let big = format!("{{\"name\": \"{}\"}}", "x".repeat(200));
     let (s, b) = call(&f.app, "POST", "/connectors", &big).await;
-    assert_error(s, &b, StatusCode::PAYLOAD_TOO_LARGE, "");
+    assert_error(
+        s,
+        &b,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Request body is larger than the limit of 64 bytes",
+    );
 }
 
 #[tokio::test]
