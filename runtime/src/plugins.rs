@@ -39,6 +39,12 @@ pub static CONNECTORS: &[ConnectorPlugin] = &[
         new: || Box::<weir_connector_postgres::task::PostgresConnector>::default(),
         task: TaskFactory::Source(|| Box::<weir_connector_postgres::task::PostgresTask>::default()),
     },
+    ConnectorPlugin {
+        class: weir_connector_s3::CONNECTOR_CLASS,
+        kind: ConnectorType::Sink,
+        new: || Box::<weir_connector_s3::S3SinkConnector>::default(),
+        task: TaskFactory::Sink(|| Box::<weir_connector_s3::S3SinkTask>::default()),
+    },
 ];
 
 /// The plugin for `connector.class`, by full name or alias (`FileStreamSource`,

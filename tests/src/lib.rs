@@ -10,6 +10,7 @@ pub mod bench;
 pub mod cdc;
 pub mod kcat;
 pub mod pg;
+pub mod s3;
 
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -639,4 +640,21 @@ pub fn wait_for(
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// weir's cache directory (`$HOME/.cache/weir`), where `./scripts/test` installs tools.
+pub fn cache_dir() -> PathBuf {
+    let home = std::env::var_os("HOME").expect("HOME is set");
+    PathBuf::from(home).join(".cache/weir")
+}
+
+/// `env` if set, else `default` if it exists; otherwise the test fails with how to fix it.
+pub fn installed(env: &str, default: PathBuf, what: &str) -> PathBuf {
+    let path = std::env::var_os(env).map_or(default, PathBuf::from);
+    assert!(
+        path.exists(),
+        "{what} not found at {} (set {env}, or run ./scripts/test, which installs it)",
+        path.display()
+    );
+    path
 }

@@ -1,9 +1,255 @@
-//! S3 sink, compatible with Confluent's S3SinkConnector (io.confluent.connect.s3.S3SinkConnector).
+//! S3 sink, compatible with Confluent's S3SinkConnector
+//! (`io.confluent.connect.s3.S3SinkConnector`): the same keys, object names and contents.
 //!
-//! What will live here: partitioners, formats (JSON, string and bytes),
-//! rotation by size and time, deterministic object names
-//! `<topics.dir>/<topic>/partition=<p>/<topic>+<p>+<start offset>.<ext>` so replays overwrite
-//! rather than duplicate, and offset commits only after an object is written.
+//! Exactly-once end state: a file is named after the Kafka offset of its first record,
+//! rotation depends only on the records (`flush.size`, record-time `rotate.interval.ms`,
+//! schema changes), and the group commits, per partition, only offsets below every file not
+//! uploaded yet ([`SinkTask::pre_commit`]). After a crash the task reads again from the
+//! commit, cuts the same files and overwrites the same objects with the same bytes.
+//! (Wall-clock rotation, `rotate.schedule.interval.ms` or the Wallclock extractor, is not
+//! deterministic, as in Confluent's.)
+//!
+//! Memory is bounded whatever the number of partitions: not-yet-uploaded files share
+//! `s3.spool.memory.bytes` and spool to disk past it ([`spool`]); uploads stream one part
+//! at a time ([`store`]). When S3 is unreachable, `put` fails as retriable before taking
+//! more records, so the worker backs off and nothing piles up.
+
+pub mod config;
+pub mod format;
+mod joda;
+pub mod parquet_file;
+pub mod partitioner;
+pub mod spool;
+pub mod store;
+pub mod writer;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use weir_connect_api::connector::BoxFuture;
+use weir_connect_api::error::RecordFailure;
+use weir_connect_api::{
+    ConfigDef, ConfigMap, ConnectRecord, Connector, ConnectorError, ConnectorType, Converter,
+    Result, SinkTask, SinkTaskContext, TopicPartition,
+};
+
+use crate::config::{NullValues, Settings};
+use crate::spool::Budget;
+use crate::store::Store;
+use crate::writer::{Outcome, PartitionWriter};
 
 /// The connector API version this crate was built against.
 pub const API_VERSION: &str = weir_connect_api::API_VERSION;
+/// Confluent's class name.
+pub const CONNECTOR_CLASS: &str = "io.confluent.connect.s3.S3SinkConnector";
+const JSON_CONVERTER: &str = "org.apache.kafka.connect.json.JsonConverter";
+
+#[derive(Debug, Default)]
+pub struct S3SinkConnector {
+    config: ConfigMap,
+}
+
+impl Connector for S3SinkConnector {
+    fn version(&self) -> &str {
+        API_VERSION
+    }
+    fn kind(&self) -> ConnectorType {
+        ConnectorType::Sink
+    }
+    fn config_def(&self) -> ConfigDef {
+        config::config_def()
+    }
+    fn start(&mut self, config: &ConfigMap) -> Result<()> {
+        Settings::parse(config).map_err(ConnectorError::Config)?;
+        self.config = config.clone();
+        Ok(())
+    }
+    fn task_configs(&self, max_tasks: usize) -> Result<Vec<ConfigMap>> {
+        Ok(vec![self.config.clone(); max_tasks.max(1)])
+    }
+    fn stop(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+pub struct S3SinkTask {
+    context: Option<Box<dyn SinkTaskContext>>,
+    settings: Option<Arc<Settings>>,
+    json: Option<Arc<dyn Converter>>,
+    budget: Option<Arc<Budget>>,
+    /// Connected and the bucket checked, on the first `put`.
+    store: Option<Arc<Store>>,
+    writers: BTreeMap<TopicPartition, PartitionWriter>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl S3SinkTask {
+    fn settings(&self) -> Result<Arc<Settings>> {
+        self.settings
+            .clone()
+            .ok_or_else(|| ConnectorError::fatal("the S3 sink task was not started"))
+    }
+
+    async fn store(&mut self) -> Result<Arc<Store>> {
+        if let Some(store) = &self.store {
+            return Ok(Arc::clone(store));
+        }
+        let settings = self.settings()?;
+        let store = Arc::new(Store::connect(&settings).await);
+        store.check_bucket().await?;
+        tracing::info!(bucket = %settings.bucket, endpoint = %settings.endpoint_name(), "S3 sink connected");
+        self.store = Some(Arc::clone(&store));
+        Ok(store)
+    }
+
+    /// Uploads every finished file, oldest first; the first failure stops (the rest waits
+    /// for the next `put`).
+    async fn upload_pending(&mut self, store: &Store) -> Result<()> {
+        for (tp, writer) in &mut self.writers {
+            while let Some(upload) = writer.pending.first_mut() {
+                let size = upload.parts.len();
+                store.upload(&upload.key, &mut upload.parts).await?;
+                tracing::debug!(key = %upload.key, records = upload.records, bytes = size,
+                    topic = %tp.topic, partition = tp.partition, "uploaded");
+                writer.pending.remove(0);
+            }
+        }
+        Ok(())
+    }
+
+    fn writer(&mut self, tp: &TopicPartition, now: i64) -> Result<&mut PartitionWriter> {
+        let settings = self.settings()?;
+        let json = self.json.clone();
+        let budget = self.budget.clone();
+        let (Some(json), Some(budget)) = (json, budget) else {
+            return Err(ConnectorError::fatal("the S3 sink task was not started"));
+        };
+        Ok(self
+            .writers
+            .entry(tp.clone())
+            .or_insert_with(|| PartitionWriter::new(tp.clone(), settings, json, budget, now)))
+    }
+
+    async fn put_records(&mut self, records: Vec<ConnectRecord>) -> Result<()> {
+        let store = self.store().await?;
+        // Files rotated by an earlier batch go first: while they cannot be uploaded no new
+        // records are taken (the worker redelivers this batch after a backoff).
+        self.upload_pending(&store).await?;
+        let settings = self.settings()?;
+        let mut failures = Vec::new();
+        let now = now_ms();
+        for (index, record) in records.iter().enumerate() {
+            let tp = TopicPartition {
+                topic: record.topic.clone(),
+                partition: record.kafka_partition.unwrap_or_default(),
+            };
+            let offset = record.kafka_offset.unwrap_or_default();
+            let writer = self.writer(&tp, now)?;
+            if writer.seen(offset) {
+                continue;
+            }
+            if record.value.is_null() {
+                writer.skip(offset);
+                if settings.null_values == NullValues::Fail {
+                    failures.push(RecordFailure {
+                        index,
+                        reason: "Null valued records are not writeable with current behavior.on.null.values 'settings.".into(),
+                        retriable: false,
+                    });
+                }
+                continue;
+            }
+            match writer.write(record, now) {
+                Ok(Outcome::Done) => {}
+                Ok(Outcome::Failed(e)) => failures.push(RecordFailure {
+                    index,
+                    reason: e.to_string(),
+                    retriable: false,
+                }),
+                // The spool could not be written or read back: the open files are no
+                // longer whole, so the task fails and restarts from the last commit.
+                Err(e) => return Err(ConnectorError::fatal(e.to_string())),
+            }
+        }
+        for writer in self.writers.values_mut() {
+            writer
+                .tick(now)
+                .map_err(|e| ConnectorError::fatal(e.to_string()))?;
+        }
+        let uploaded = self.upload_pending(&store).await;
+        match (uploaded, failures.is_empty()) {
+            (Ok(()), true) => Ok(()),
+            (_, false) => Err(ConnectorError::RecordsFailed(failures)),
+            // Every record is handled; the redelivered batch is skipped and the upload
+            // tried again.
+            (Err(e), true) => Err(e),
+        }
+    }
+}
+
+impl SinkTask for S3SinkTask {
+    fn initialize(&mut self, context: Box<dyn SinkTaskContext>) {
+        self.context = Some(context);
+    }
+
+    fn start(&mut self, config: &ConfigMap) -> Result<()> {
+        let settings = Settings::parse(config).map_err(ConnectorError::Config)?;
+        let context = self.context.as_ref().ok_or_else(|| {
+            ConnectorError::fatal("the S3 sink task needs the worker's context (initialize)")
+        })?;
+        let json = context.converter(JSON_CONVERTER, &settings.json_converter, false)?;
+        if settings.rotate_interval_ms.is_some() && !settings.partitioner.is_time_based() {
+            tracing::warn!(
+                "rotate.interval.ms is ignored: it needs a time-based partitioner, as in Confluent's S3 sink"
+            );
+        }
+        self.budget = Some(Budget::new(settings.spool_memory_bytes));
+        self.json = Some(Arc::from(json));
+        self.settings = Some(Arc::new(settings));
+        Ok(())
+    }
+
+    fn close(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        // Files not uploaded are dropped: their records are read again from the commit.
+        for tp in partitions {
+            self.writers.remove(tp);
+        }
+        Ok(())
+    }
+
+    fn put(&mut self, records: Vec<ConnectRecord>) -> BoxFuture<'_, Result<()>> {
+        Box::pin(self.put_records(records))
+    }
+
+    /// Files are uploaded in `put`; nothing is left to flush.
+    fn flush(&mut self, _offsets: &BTreeMap<TopicPartition, i64>) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn pre_commit(
+        &mut self,
+        offsets: &BTreeMap<TopicPartition, i64>,
+    ) -> BTreeMap<TopicPartition, i64> {
+        offsets
+            .iter()
+            .map(|(tp, delivered)| {
+                let safe = self
+                    .writers
+                    .get(tp)
+                    .map_or(*delivered, |w| w.committable(*delivered));
+                (tp.clone(), safe)
+            })
+            .collect()
+    }
+
+    fn stop(&mut self) -> Result<()> {
+        self.writers.clear();
+        Ok(())
+    }
+}

@@ -80,8 +80,23 @@ pub trait SourceTask: Send {
     fn stop(&mut self) -> Result<()>;
 }
 
+/// What a sink task can ask of the worker (Kafka's `SinkTaskContext`).
+pub trait SinkTaskContext: Send + Sync {
+    /// A converter from the worker's registry (a class name as `value.converter` takes it),
+    /// configured with `config`: storage sinks write records with the worker's converters,
+    /// as Confluent's JsonFormat writes with Kafka's JsonConverter.
+    fn converter(
+        &self,
+        class: &str,
+        config: &ConfigMap,
+        is_key: bool,
+    ) -> Result<Box<dyn crate::converter::Converter>>;
+}
+
 /// Writes records to an external system.
 pub trait SinkTask: Send {
+    /// Called once before `start` (Kafka's `initialize`).
+    fn initialize(&mut self, _context: Box<dyn SinkTaskContext>) {}
     fn start(&mut self, config: &ConfigMap) -> Result<()>;
     /// Partitions assigned to this task (after a rebalance or at start).
     fn open(&mut self, _partitions: &[TopicPartition]) -> Result<()> {

@@ -115,6 +115,7 @@ impl SinkLoop {
                     format!("consumer.override.max.poll.records={v:?}: expected a positive number")
                 })?,
         };
+        task.initialize(Box::new(WorkerSinkContext));
         task.start(&env.task_config).map_err(|e| trace_of(&e))?;
         if env.control() == Control::Run {
             env.report(state::RUNNING, None);
@@ -170,7 +171,10 @@ impl SinkLoop {
             self.update_lag();
             self.commit_if_due().await;
             if read == 0 {
-                // Nothing new: sleep until an append, a control change, or the next due
+                // Nothing new: an empty `put`, as Kafka's worker makes after an empty poll,
+                // lets the task act on time (a storage sink's scheduled rotation).
+                self.put(Vec::new(), Vec::new()).await?;
+                // Then sleep until an append, a control change, or the next due
                 // commit or refresh.
                 let until_commit = self
                     .env
@@ -474,6 +478,27 @@ impl SinkLoop {
         let closed = self.task.close(&partitions).map_err(|e| trace_of(&e));
         let stopped = self.task.stop().map_err(|e| trace_of(&e));
         closed.and(stopped)
+    }
+}
+
+/// What a sink task may ask of the worker: converters from its registry.
+struct WorkerSinkContext;
+
+impl weir_connect_api::SinkTaskContext for WorkerSinkContext {
+    fn converter(
+        &self,
+        class: &str,
+        config: &weir_connect_api::ConfigMap,
+        is_key: bool,
+    ) -> weir_connect_api::Result<Box<dyn weir_connect_api::Converter>> {
+        let mut converter = crate::converters::converter_for(class).ok_or_else(|| {
+            ConnectorError::fatal(format!(
+                "unknown converter class {class:?}; known: {}",
+                crate::converters::CONVERTER_CLASSES.join(", ")
+            ))
+        })?;
+        converter.configure(config, is_key)?;
+        Ok(converter)
     }
 }
 

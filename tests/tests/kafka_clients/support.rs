@@ -8,21 +8,7 @@ use weir_e2e::{Proc, Served};
 /// No client call may take longer; a hung client fails the test instead of hanging it.
 pub(crate) const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
 
-pub(crate) fn cache_dir() -> PathBuf {
-    let home = std::env::var_os("HOME").expect("HOME is set");
-    PathBuf::from(home).join(".cache/weir")
-}
-
-/// `env` if set, else `default` if it exists; otherwise the test fails with how to fix it.
-pub(crate) fn installed(env: &str, default: PathBuf, what: &str) -> PathBuf {
-    let path = std::env::var_os(env).map_or(default, PathBuf::from);
-    assert!(
-        path.exists(),
-        "{what} not found at {} (set {env}, or run ./scripts/test, which installs it)",
-        path.display()
-    );
-    path
-}
+pub(crate) use weir_e2e::{cache_dir, installed};
 
 pub(crate) fn on_path(program: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
