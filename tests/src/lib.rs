@@ -110,6 +110,12 @@ impl Workdir {
     /// `--rest-listen 127.0.0.1:0`) unless `extra` names them; [`Served::bootstrap`] and
     /// [`Served::rest`] tell which.
     pub fn serve(&self, extra: &[&str]) -> Served {
+        self.serve_with_env(extra, &[])
+    }
+
+    /// [`Workdir::serve`] with environment variables set for the worker (credentials a
+    /// connector reads from its environment, as AWS's default chain does).
+    pub fn serve_with_env(&self, extra: &[&str], env: &[(&str, &str)]) -> Served {
         let mut args = vec!["serve"];
         if !extra.contains(&"--listen") {
             args.extend_from_slice(&["--listen", "127.0.0.1:0"]);
@@ -121,6 +127,7 @@ impl Workdir {
         let mut child = self
             .weir(&args)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

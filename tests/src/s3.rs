@@ -38,18 +38,25 @@ pub struct S3Server {
 
 impl S3Server {
     pub fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
         let dir = tempfile::tempdir().expect("temp dir");
         let mut server = S3Server {
             child: None,
-            port,
+            port: 0,
             dir,
         };
-        server.start_again();
-        server
+        // A free port can be taken again between the probe and s3s-fs's bind: try others.
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            server.port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .expect("a free port");
+            match server.try_start() {
+                Ok(()) => return server,
+                Err(e) => failures.push(e),
+            }
+        }
+        panic!("s3s-fs did not start: {}", failures.join("; "));
     }
 
     /// `http://127.0.0.1:<port>`, the connector's `store.url`.
@@ -61,30 +68,42 @@ impl S3Server {
         self.dir.path()
     }
 
-    /// Starts the server (again) and waits until it accepts connections.
+    /// Starts the server again on its port and data (after [`S3Server::stop`]).
     pub fn start_again(&mut self) {
+        if let Err(e) = self.try_start() {
+            panic!("s3s-fs did not start again: {e}");
+        }
+    }
+
+    /// Starts the server and waits until it accepts connections.
+    fn try_start(&mut self) -> Result<(), String> {
         assert!(self.child.is_none(), "s3s-fs is running already");
-        let log = std::fs::File::create(self.dir.path().join("..s3s-fs.log")).ok();
-        let child = Command::new(s3s_fs_bin())
+        let data = self.dir.path().join("data");
+        std::fs::create_dir_all(&data).expect("data dir");
+        let log_path = self.dir.path().join("s3s-fs.log");
+        let log = std::fs::File::create(&log_path).ok();
+        let mut child = Command::new(s3s_fs_bin())
             .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
             .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
-            .arg(self.dir.path().join("data"))
+            .arg(&data)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log.map_or_else(Stdio::null, Stdio::from))
             .spawn()
             .expect("start s3s-fs");
-        self.child = Some(child);
-        std::fs::create_dir_all(self.dir.path().join("data")).expect("data dir");
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "s3s-fs did not start on port {}",
-                self.port
-            );
+            let exited = child.try_wait().ok().flatten();
+            if exited.is_some() || Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                return Err(format!("port {}: {exited:?}: {log}", self.port));
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
+        self.child = Some(child);
+        Ok(())
     }
 
     /// Kills the server (the data stays).
@@ -185,6 +204,16 @@ impl S3Client {
                 .unwrap_or_else(|e| panic!("read {bucket}/{key}: {e:?}"))
                 .to_vec()
         })
+    }
+
+    /// The object's ETag (a multipart upload's ends in `-<parts>`).
+    pub fn etag(&self, bucket: &str, key: &str) -> String {
+        self.rt
+            .block_on(self.client.head_object().bucket(bucket).key(key).send())
+            .unwrap_or_else(|e| panic!("head {bucket}/{key}: {e:?}"))
+            .e_tag()
+            .unwrap_or_default()
+            .to_string()
     }
 
     pub fn put(&self, bucket: &str, key: &str, body: Vec<u8>) {

@@ -543,3 +543,113 @@ fn bad_buckets_credentials_and_records_are_named() {
         assert_eq!(rows, expected, "{key}");
     }
 }
+
+#[test]
+fn the_shipped_config_archives_by_hour_with_the_default_credential_chain() {
+    let server = S3Server::start();
+    let s3 = server.client();
+    s3.create_bucket("orders-archive");
+    let w = Workdir::new();
+    // No keys in the config: AWS's default chain finds them in the environment.
+    let served = w.serve_with_env(
+        &[],
+        &[
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+        ],
+    );
+    let api = RestApi::new(served.rest());
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/connectors/s3-sink.json");
+    let mut body: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("s3-sink.json")).expect("JSON");
+    body["config"]["store.url"] = json!(server.endpoint());
+    let topic = body["config"]["topics"]
+        .as_str()
+        .expect("topics")
+        .to_string();
+    // Three events in the 13:00 hour, then one at 14:01: the hour changes, the file rotates.
+    let event = |i: i64, minutes: i64| Produce {
+        topic: topic.clone(),
+        partition: 0,
+        key: Some(format!("order-{i}")),
+        ts: Some(T0 + minutes * MINUTE),
+        value: Some(json!({"orderId": i, "status": "created"}).to_string()),
+    };
+    produce(
+        &served.bootstrap(),
+        &[event(1, 0), event(2, 1), event(3, 2), event(4, 61)],
+    );
+    let r = api.send("POST", "/connectors", &body);
+    assert_eq!(r.status, 201, "{}", r.body);
+    api.wait_state(WAIT, "orders-archive", "RUNNING");
+    let keys = wait_keys(&s3, "orders-archive", "", 1, &api);
+    assert_eq!(
+        keys,
+        vec![format!(
+            "topics/{topic}/year=2024/month=05/day=01/hour=13/{topic}+0+0000000000.json.gz"
+        )]
+    );
+    let lines = String::from_utf8(gunzip(&s3.get("orders-archive", &keys[0]))).expect("utf-8");
+    assert_eq!(
+        lines,
+        "{\"orderId\":1,\"status\":\"created\"}\n{\"orderId\":2,\"status\":\"created\"}\n{\"orderId\":3,\"status\":\"created\"}\n"
+    );
+}
+
+#[test]
+fn large_files_go_up_in_parts_from_disk() {
+    let server = S3Server::start();
+    let s3 = server.client();
+    s3.create_bucket("big");
+    let w = Workdir::new();
+    let (served, api) = serve(&w, 500);
+    create_topic(&served, 1);
+    // 60 values of 100 KiB: a 6 MiB file, two 5 MiB-parts, spooled to disk (1 KiB budget).
+    let value = |i: usize| {
+        format!("{i:04}-{}", "abcdefghij".repeat(10_240))
+            .chars()
+            .take(102_400)
+            .collect::<String>()
+    };
+    let records: Vec<Produce> = (0..60)
+        .map(|i| Produce {
+            topic: TOPIC.into(),
+            partition: 0,
+            key: None,
+            ts: None,
+            value: Some(value(i)),
+        })
+        .collect();
+    produce(&served.bootstrap(), &records);
+    deploy(
+        &api,
+        "big",
+        &sink(
+            &server,
+            "big",
+            json!({
+        "format.class": "io.confluent.connect.s3.format.bytearray.ByteArrayFormat",
+        "value.converter": "org.apache.kafka.connect.converters.ByteArrayConverter",
+        "flush.size": "60", "s3.part.size": "5242880", "s3.spool.memory.bytes": "1024"}),
+        ),
+    );
+    let keys = wait_keys(&s3, "big", "", 1, &api);
+    assert_eq!(
+        keys,
+        vec!["topics/orders/partition=0/orders+0+0000000000.bin"]
+    );
+    let mut expected = Vec::new();
+    for i in 0..60 {
+        expected.extend_from_slice(value(i).as_bytes());
+        expected.push(b'\n');
+    }
+    let body = s3.get("big", &keys[0]);
+    assert_eq!(body.len(), expected.len());
+    assert!(body == expected, "the object differs from the records");
+    let etag = s3.etag("big", &keys[0]);
+    assert!(
+        etag.trim_matches('"').ends_with("-2"),
+        "a two-part upload, got ETag {etag}"
+    );
+}

@@ -167,7 +167,7 @@ impl Settings {
         let Some(p) = parsed else {
             return Err(errors);
         };
-        let format = FormatKind::parse(&p, &mut errors);
+        let format = FormatKind::parse(&p, config, &mut errors);
         let partitioner = PartitionerSettings::parse(&p, &mut errors);
         let text = |key: &str| string_of(&p, key);
         let long = |key: &str| p.int(key).unwrap_or_default();

@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use flate2::write::GzEncoder;
 use weir_connect_api::config::{ConfigError, ParsedConfig};
-use weir_connect_api::{ConnectRecord, Converter, DataError, SchemaRef, SchemaType, Value};
+use weir_connect_api::{
+    ConfigMap, ConnectRecord, Converter, DataError, SchemaRef, SchemaType, Value,
+};
 
 use crate::config::{
     BYTEARRAY_EXTENSION, BYTEARRAY_SEPARATOR, Compression, FORMAT_CLASS, PARQUET_CODEC, string_of,
@@ -39,14 +41,19 @@ pub enum FormatKind {
 }
 
 impl FormatKind {
-    pub fn parse(p: &ParsedConfig, errors: &mut Vec<ConfigError>) -> Option<Self> {
+    /// `raw` is the unparsed config: the separator keeps its whitespace, which parsing
+    /// trims (Confluent reads it from the originals too).
+    pub fn parse(p: &ParsedConfig, raw: &ConfigMap, errors: &mut Vec<ConfigError>) -> Option<Self> {
         let class = string_of(p, FORMAT_CLASS);
         let simple = class.rsplit('.').next().unwrap_or(&class);
         match simple {
             "JsonFormat" => Some(FormatKind::Json),
             "ByteArrayFormat" => Some(FormatKind::ByteArray {
                 extension: string_of(p, BYTEARRAY_EXTENSION),
-                separator: unescape(&string_of(p, BYTEARRAY_SEPARATOR)).into_bytes(),
+                separator: raw
+                    .get(BYTEARRAY_SEPARATOR)
+                    .map_or_else(|| "\n".to_string(), |s| unescape(s))
+                    .into_bytes(),
             }),
             "ParquetFormat" => Some(FormatKind::Parquet {
                 codec: Codec::parse(&string_of(p, PARQUET_CODEC)),

@@ -11,8 +11,9 @@
 //!
 //! Memory is bounded whatever the number of partitions: not-yet-uploaded files share
 //! `s3.spool.memory.bytes` and spool to disk past it ([`spool`]); uploads stream one part
-//! at a time ([`store`]). When S3 is unreachable, `put` fails as retriable before taking
-//! more records, so the worker backs off and nothing piles up.
+//! at a time ([`store`]) in the background while `put` fills the next files
+//! ([`uploader`]). When S3 is unreachable, uploads are retried with backoff and `put` fails
+//! as retriable before taking more records, so the worker backs off and nothing piles up.
 
 pub mod config;
 pub mod format;
@@ -21,6 +22,7 @@ pub mod parquet_file;
 pub mod partitioner;
 pub mod spool;
 pub mod store;
+pub mod uploader;
 pub mod writer;
 
 use std::collections::BTreeMap;
@@ -36,6 +38,7 @@ use weir_connect_api::{
 use crate::config::{NullValues, Settings};
 use crate::spool::Budget;
 use crate::store::Store;
+use crate::uploader::{Done, MAX_QUEUED, Uploader, WAIT_FOR_UPLOAD};
 use crate::writer::{Outcome, PartitionWriter};
 
 /// The connector API version this crate was built against.
@@ -80,6 +83,9 @@ pub struct S3SinkTask {
     budget: Option<Arc<Budget>>,
     /// Connected and the bucket checked, on the first `put`.
     store: Option<Arc<Store>>,
+    uploader: Option<Uploader>,
+    /// A failure of a background upload that retrying cannot fix, for the next `put`.
+    upload_failure: Option<ConnectorError>,
     writers: BTreeMap<TopicPartition, PartitionWriter>,
 }
 
@@ -108,17 +114,66 @@ impl S3SinkTask {
         Ok(store)
     }
 
-    /// Uploads every finished file, oldest first; the first failure stops (the rest waits
-    /// for the next `put`).
-    async fn upload_pending(&mut self, store: &Store) -> Result<()> {
+    /// Applies the uploads finished so far.
+    fn collect_done(&mut self) {
+        let Some(uploader) = self.uploader.as_mut() else {
+            return;
+        };
+        while let Some(done) = uploader.try_done() {
+            apply(&mut self.writers, &mut self.upload_failure, done);
+        }
+    }
+
+    /// Hands rotated files to the uploader, oldest first, while it takes them.
+    fn hand_over(&mut self) {
+        let Some(uploader) = self.uploader.as_mut() else {
+            return;
+        };
         for (tp, writer) in &mut self.writers {
-            while let Some(upload) = writer.pending.first_mut() {
-                let size = upload.parts.len();
-                store.upload(&upload.key, &mut upload.parts).await?;
-                tracing::debug!(key = %upload.key, records = upload.records, bytes = size,
-                    topic = %tp.topic, partition = tp.partition, "uploaded");
-                writer.pending.remove(0);
+            while !writer.pending.is_empty() {
+                let upload = writer.pending.remove(0);
+                let start = upload.start_offset;
+                match uploader.send(tp.clone(), upload) {
+                    Ok(()) => {
+                        writer.uploading.insert(start);
+                    }
+                    Err(upload) => {
+                        writer.pending.insert(0, upload);
+                        return;
+                    }
+                }
             }
+        }
+    }
+
+    /// Waits (a little) until the uploader has room; while S3 is away the worker is told to
+    /// back off instead, and the records stay in the log.
+    async fn make_room(&mut self) -> Result<()> {
+        self.collect_done();
+        self.hand_over();
+        let waiting = |t: &Self| {
+            t.uploader.as_ref().map_or(0, Uploader::queued)
+                + t.writers.values().map(|w| w.pending.len()).sum::<usize>()
+        };
+        if waiting(self) >= MAX_QUEUED
+            && let Some(uploader) = self.uploader.as_mut()
+            && let Some(done) = uploader.wait_done(WAIT_FOR_UPLOAD).await
+        {
+            apply(&mut self.writers, &mut self.upload_failure, done);
+            self.collect_done();
+            self.hand_over();
+        }
+        if let Some(e) = self.upload_failure.take() {
+            return Err(e);
+        }
+        let n = waiting(self);
+        if n >= MAX_QUEUED {
+            let settings = self.settings()?;
+            return Err(ConnectorError::retriable(format!(
+                "{n} files wait for their upload to S3 bucket {} at {}; not taking more records yet",
+                settings.bucket,
+                settings.endpoint_name()
+            )));
         }
         Ok(())
     }
@@ -138,10 +193,14 @@ impl S3SinkTask {
 
     async fn put_records(&mut self, records: Vec<ConnectRecord>) -> Result<()> {
         let store = self.store().await?;
-        // Files rotated by an earlier batch go first: while they cannot be uploaded no new
-        // records are taken (the worker redelivers this batch after a backoff).
-        self.upload_pending(&store).await?;
         let settings = self.settings()?;
+        if self.uploader.is_none() {
+            let name = format!("s3-uploader-{}", settings.bucket);
+            self.uploader = Some(Uploader::start(store, settings.retry_backoff, name));
+        }
+        // While earlier files cannot be uploaded no new records are taken (the worker
+        // redelivers this batch after a backoff).
+        self.make_room().await?;
         let mut failures = Vec::new();
         let now = now_ms();
         for (index, record) in records.iter().enumerate() {
@@ -182,13 +241,30 @@ impl S3SinkTask {
                 .tick(now)
                 .map_err(|e| ConnectorError::fatal(e.to_string()))?;
         }
-        let uploaded = self.upload_pending(&store).await;
-        match (uploaded, failures.is_empty()) {
-            (Ok(()), true) => Ok(()),
-            (_, false) => Err(ConnectorError::RecordsFailed(failures)),
-            // Every record is handled; the redelivered batch is skipped and the upload
-            // tried again.
-            (Err(e), true) => Err(e),
+        self.hand_over();
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(ConnectorError::RecordsFailed(failures))
+        }
+    }
+}
+
+/// A finished upload: its file no longer holds the partition's commit back; a failure
+/// retrying cannot fix is kept for the next `put`.
+fn apply(
+    writers: &mut BTreeMap<TopicPartition, PartitionWriter>,
+    failure: &mut Option<ConnectorError>,
+    done: Done,
+) {
+    match done.result {
+        Ok(()) => {
+            if let Some(w) = writers.get_mut(&done.tp) {
+                w.uploading.remove(&done.start_offset);
+            }
+        }
+        Err(e) => {
+            failure.get_or_insert(e);
         }
     }
 }
@@ -236,6 +312,7 @@ impl SinkTask for S3SinkTask {
         &mut self,
         offsets: &BTreeMap<TopicPartition, i64>,
     ) -> BTreeMap<TopicPartition, i64> {
+        self.collect_done();
         offsets
             .iter()
             .map(|(tp, delivered)| {
@@ -249,6 +326,7 @@ impl SinkTask for S3SinkTask {
     }
 
     fn stop(&mut self) -> Result<()> {
+        self.uploader = None;
         self.writers.clear();
         Ok(())
     }

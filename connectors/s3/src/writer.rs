@@ -61,8 +61,10 @@ pub struct PartitionWriter {
     current_timestamp: Option<i64>,
     current_encoded: Option<String>,
     next_scheduled: Option<i64>,
-    /// Finished files, oldest first, not uploaded yet.
+    /// Finished files, oldest first, not handed to the uploader yet.
     pub pending: Vec<Upload>,
+    /// First offsets of files handed to the uploader and not uploaded yet.
+    pub uploading: std::collections::BTreeSet<i64>,
     /// The offset after the last record handled: a redelivered batch skips what it had.
     next_offset: Option<i64>,
 }
@@ -87,6 +89,7 @@ impl PartitionWriter {
             current_encoded: None,
             next_scheduled: None,
             pending: Vec::new(),
+            uploading: std::collections::BTreeSet::new(),
             next_offset: None,
         };
         w.schedule_next(now);
@@ -110,6 +113,7 @@ impl PartitionWriter {
             .values()
             .map(|f| f.start_offset)
             .chain(self.pending.iter().map(|u| u.start_offset))
+            .chain(self.uploading.iter().copied())
             .min()
             .map_or(delivered, |first| first.min(delivered))
     }
