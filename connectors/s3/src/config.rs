@@ -291,3 +291,115 @@ fn positive(v: i64) -> Option<i64> {
 pub(crate) fn string_of(p: &ParsedConfig, key: &str) -> String {
     p.string(key).unwrap_or_default().to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> ConfigMap {
+        let mut c: ConfigMap = [
+            (BUCKET, "b"),
+            (STORAGE_CLASS, S3_STORAGE),
+            (
+                FORMAT_CLASS,
+                "io.confluent.connect.s3.format.json.JsonFormat",
+            ),
+            (FLUSH_SIZE, "10"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect();
+        for (k, v) in pairs {
+            c.insert((*k).to_string(), (*v).to_string());
+        }
+        c
+    }
+
+    fn problems(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        match Settings::parse(&config(pairs)) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.into_iter().map(|e| (e.key, e.message)).collect(),
+        }
+    }
+
+    #[test]
+    fn confluent_defaults() {
+        let s = Settings::parse(&config(&[])).expect("valid");
+        assert_eq!(
+            (s.region.as_str(), s.topics_dir.as_str()),
+            ("us-west-2", "topics")
+        );
+        assert_eq!(
+            (s.directory_delim.as_str(), s.file_delim.as_str()),
+            ("/", "+")
+        );
+        assert_eq!((s.zero_pad_width, s.part_size), (10, 26_214_400));
+        assert_eq!(s.null_values, NullValues::Fail);
+        assert!(s.path_style && s.credentials.is_none() && s.endpoint.is_none());
+        assert_eq!(s.endpoint_name(), "https://s3.us-west-2.amazonaws.com");
+        assert_eq!(s.format.extension(s.compression), ".json");
+    }
+
+    #[test]
+    fn every_problem_names_its_key() {
+        let mut c = config(&[]);
+        c.remove(BUCKET);
+        c.remove(FLUSH_SIZE);
+        let errors = Settings::parse(&c).expect_err("missing keys");
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert!(
+            keys.contains(&BUCKET) && keys.contains(&FLUSH_SIZE),
+            "{errors:?}"
+        );
+
+        let p = problems(&[(
+            FORMAT_CLASS,
+            "io.confluent.connect.s3.format.avro.AvroFormat",
+        )]);
+        assert_eq!(p[0].0, FORMAT_CLASS);
+        let p = problems(&[
+            (
+                FORMAT_CLASS,
+                "io.confluent.connect.s3.format.parquet.ParquetFormat",
+            ),
+            (COMPRESSION_TYPE, "gzip"),
+        ]);
+        assert_eq!(p[0].0, COMPRESSION_TYPE);
+        let p = problems(&[(ACCESS_KEY_ID, "AKIA")]);
+        assert!(p[0].1.contains("must be set together"), "{p:?}");
+        let p = problems(&[(STORE_KEYS, "true"), (NULL_VALUES, "write")]);
+        let keys: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, [STORE_KEYS, NULL_VALUES]);
+        let p = problems(&[(ROTATE_SCHEDULE_INTERVAL_MS, "60000")]);
+        assert!(p[0].1.contains("requires 'timezone'"), "{p:?}");
+        let p = problems(&[(STORE_URL, "127.0.0.1:9000")]);
+        assert!(p[0].1.contains("http://"), "{p:?}");
+        let p = problems(&[(PART_SIZE, "1024")]);
+        assert_eq!(p[0].0, PART_SIZE);
+    }
+
+    #[test]
+    fn extensions_follow_format_and_compression() {
+        let ext = |pairs: &[(&str, &str)]| {
+            let s = Settings::parse(&config(pairs)).expect("valid");
+            s.format.extension(s.compression)
+        };
+        assert_eq!(ext(&[(COMPRESSION_TYPE, "gzip")]), ".json.gz");
+        let bytes = "io.confluent.connect.s3.format.bytearray.ByteArrayFormat";
+        assert_eq!(ext(&[(FORMAT_CLASS, bytes)]), ".bin");
+        assert_eq!(
+            ext(&[(FORMAT_CLASS, bytes), (BYTEARRAY_EXTENSION, ".txt")]),
+            ".txt"
+        );
+        let parquet = "io.confluent.connect.s3.format.parquet.ParquetFormat";
+        assert_eq!(ext(&[(FORMAT_CLASS, parquet)]), ".snappy.parquet");
+        assert_eq!(
+            ext(&[(FORMAT_CLASS, parquet), (PARQUET_CODEC, "none")]),
+            ".parquet"
+        );
+        assert_eq!(
+            ext(&[(FORMAT_CLASS, parquet), (PARQUET_CODEC, "gzip")]),
+            ".gz.parquet"
+        );
+    }
+}

@@ -284,26 +284,34 @@ fn time_keys_present(p: &ParsedConfig, explicit: bool, errors: &mut Vec<ConfigEr
     }
 }
 
-/// A top-level field of a struct or map value (FieldPartitioner).
+/// A field of a struct value, nested with dots (`address.country`), for FieldPartitioner.
+/// Maps (schemaless JSON) are read too, which Confluent's FieldPartitioner refuses.
 fn field_value<'a>(value: &'a Value, name: &str) -> Result<&'a Value, DataError> {
-    match value {
-        Value::Struct(s) => {
-            if s.schema().field(name).is_none() {
+    let mut current = value;
+    for segment in name.split('.') {
+        current = match current {
+            Value::Struct(s) => {
+                if s.schema().field(segment).is_none() {
+                    return Err(DataError::new(format!(
+                        "FieldPartitioner: Field '{name}' is not present in the schema (partition.field.name)"
+                    )));
+                }
+                s.get(segment).unwrap_or(&Value::Null)
+            }
+            Value::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(segment))
+                .map_or(&Value::Null, |(_, v)| v),
+            Value::Null => &Value::Null,
+            other => {
                 return Err(DataError::new(format!(
-                    "FieldPartitioner: the value has no field {name:?} (partition.field.name)"
+                    "FieldPartitioner: field {name:?} needs a struct (or map) value, found {}",
+                    kind_name(other)
                 )));
             }
-            Ok(s.get(name).unwrap_or(&Value::Null))
-        }
-        Value::Map(entries) => Ok(entries
-            .iter()
-            .find(|(k, _)| k.as_str() == Some(name))
-            .map_or(&Value::Null, |(_, v)| v)),
-        other => Err(DataError::new(format!(
-            "FieldPartitioner: field {name:?} needs a struct or map value, found {}",
-            kind_name(other)
-        ))),
+        };
     }
+    Ok(current)
 }
 
 /// A partition field's text: numbers, strings and booleans as Java prints them; `null`.
@@ -357,9 +365,12 @@ fn field_timestamp(value: &Value, path: &[String]) -> Result<i64, DataError> {
     }
     match current {
         Value::Int64(ms) => Ok(*ms),
+        // Connect's Date is days since the epoch (Confluent's extractor cannot read it).
         Value::Int32(days) if logical_name.as_deref() == Some(logical::DATE) => {
             Ok(i64::from(*days) * DAY_MS)
         }
+        // As Confluent's: any other int is milliseconds.
+        Value::Int32(ms) => Ok(i64::from(*ms)),
         Value::String(text) => parse_iso(text).ok_or_else(|| {
             DataError::new(format!(
                 "Unable to parse timestamp.field {dotted:?} value {text:?} as an ISO-8601 date-time"
@@ -375,9 +386,14 @@ fn field_timestamp(value: &Value, path: &[String]) -> Result<i64, DataError> {
     }
 }
 
-/// An ISO-8601 date-time (with offset, or UTC when it has none) or date.
+/// Milliseconds as digits (Confluent's `^-?[0-9]{1,19}$`), else an ISO-8601 date-time
+/// (with offset, or UTC when it has none) or date.
 fn parse_iso(text: &str) -> Option<i64> {
     let text = text.trim();
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if (1..=19).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().ok();
+    }
     if let Ok(ts) = text.parse::<jiff::Timestamp>() {
         return Some(ts.as_millisecond());
     }
@@ -398,4 +414,162 @@ fn kind_name(value: &Value) -> String {
     value
         .kind()
         .map_or_else(|| "null".to_string(), |k| k.name().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use weir_connect_api::{ConfigMap, SchemaBuilder, Struct};
+
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<PartitionerSettings, Vec<ConfigError>> {
+        let config: ConfigMap = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect();
+        let parsed = partitioner_def().parse(&config)?;
+        let mut errors = Vec::new();
+        PartitionerSettings::parse(&parsed, &mut errors).ok_or(errors)
+    }
+
+    fn record(value: Value, ts: Option<i64>) -> ConnectRecord {
+        let mut r = ConnectRecord::new("t", None, Value::Null, None, value);
+        r.kafka_partition = Some(3);
+        r.timestamp = ts;
+        r
+    }
+
+    #[test]
+    fn default_field_and_time_encodings() {
+        let default = settings(&[]).expect("defaults");
+        assert_eq!(
+            default
+                .encode(&record(Value::Null, None), "/", 0)
+                .expect("p"),
+            "partition=3"
+        );
+
+        let address = SchemaBuilder::structure()
+            .field("country", SchemaBuilder::string().build())
+            .build();
+        let schema = SchemaBuilder::structure()
+            .field("region", SchemaBuilder::string().build())
+            .field("n", SchemaBuilder::int32().optional().build())
+            .field("address", Arc::clone(&address))
+            .build();
+        let mut a = Struct::new(address);
+        a.put("country", Value::String("FR".into()))
+            .expect("country");
+        let mut v = Struct::new(schema);
+        v.put("region", Value::String("EU".into())).expect("region");
+        v.put("address", Value::Struct(a)).expect("address");
+        let field = settings(&[
+            (
+                "partitioner.class",
+                "io.confluent.connect.storage.partitioner.FieldPartitioner",
+            ),
+            ("partition.field.name", "region,n,address.country"),
+        ])
+        .expect("field");
+        assert_eq!(
+            field
+                .encode(&record(Value::Struct(v.clone()), None), "/", 0)
+                .expect("p"),
+            "region=EU/n=null/address.country=FR"
+        );
+        let missing = settings(&[
+            ("partitioner.class", "FieldPartitioner"),
+            ("partition.field.name", "nope"),
+        ])
+        .expect("field");
+        let e = missing
+            .encode(&record(Value::Struct(v), None), "/", 0)
+            .expect_err("missing");
+        assert!(e.to_string().contains("Field 'nope' is not present"), "{e}");
+
+        let hourly = settings(&[
+            ("partitioner.class", "HourlyPartitioner"),
+            ("locale", "en-US"),
+            ("timezone", "America/New_York"),
+            ("timestamp.extractor", "Record"),
+        ])
+        .expect("hourly");
+        // 2024-05-01T13:45:06Z is 09:45 in New York.
+        let r = record(Value::Null, Some(1_714_571_106_000));
+        assert_eq!(
+            hourly.encode(&r, "/", 0).expect("p"),
+            "year=2024/month=05/day=01/hour=09"
+        );
+        let e = hourly
+            .encode(&record(Value::Null, None), "/", 0)
+            .expect_err("no timestamp");
+        assert!(
+            e.to_string().contains("Unable to determine timestamp"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn record_field_timestamps() {
+        let by_field = settings(&[
+            ("partitioner.class", "DailyPartitioner"),
+            ("locale", "en-US"),
+            ("timezone", "UTC"),
+            ("timestamp.extractor", "RecordField"),
+            ("timestamp.field", "meta.at"),
+        ])
+        .expect("daily");
+        let at = |v: Value| {
+            let r = record(
+                Value::Map(vec![(
+                    Value::String("meta".into()),
+                    Value::Map(vec![(Value::String("at".into()), v)]),
+                )]),
+                None,
+            );
+            by_field.encode(&r, "/", 0)
+        };
+        let day = "year=2024/month=05/day=01";
+        assert_eq!(at(Value::Int64(1_714_571_106_000)).expect("long"), day);
+        assert_eq!(
+            at(Value::String("1714571106000".into())).expect("digits"),
+            day
+        );
+        assert_eq!(
+            at(Value::String("2024-05-01T23:59:59+00:00".into())).expect("iso"),
+            day
+        );
+        assert_eq!(at(Value::String("2024-05-01".into())).expect("date"), day);
+        let e = at(Value::String("yesterday".into())).expect_err("bad text");
+        assert!(e.to_string().contains("\"yesterday\""), "{e}");
+        let e = at(Value::Boolean(true)).expect_err("bad type");
+        assert!(e.to_string().contains("unsupported type boolean"), "{e}");
+    }
+
+    #[test]
+    fn missing_time_keys_are_named() {
+        let errors =
+            settings(&[("partitioner.class", "TimeBasedPartitioner")]).expect_err("incomplete");
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["path.format", "partition.duration.ms", "locale", "timezone"]
+        );
+        let errors = settings(&[
+            ("partitioner.class", "HourlyPartitioner"),
+            ("locale", "en-US"),
+            ("timezone", "Mars/Olympus"),
+        ])
+        .expect_err("bad zone");
+        assert!(
+            errors[0]
+                .message
+                .contains("Invalid timezone \"Mars/Olympus\""),
+            "{errors:?}"
+        );
+        let errors = settings(&[("partitioner.class", "RandomPartitioner")]).expect_err("unknown");
+        assert_eq!(errors[0].key, "partitioner.class");
+    }
 }

@@ -248,7 +248,7 @@ impl PartitionWriter {
     pub fn rotate(&mut self) -> Result<(), DataError> {
         let part_size = self.settings.part_size;
         for (encoded, file) in std::mem::take(&mut self.files) {
-            let key = self.key(&encoded, file.start_offset);
+            let key = object_key(&self.settings, &self.tp, &encoded, file.start_offset);
             let spool = file.writer.finish()?;
             let parts = spool
                 .into_parts(part_size)
@@ -264,26 +264,26 @@ impl PartitionWriter {
         self.base_timestamp = None;
         Ok(())
     }
+}
 
-    /// `<topics.dir>/<topic>/<encoded>/<topic>+<partition>+<start offset>.<ext>`.
-    fn key(&self, encoded: &str, start_offset: i64) -> String {
-        let s = &self.settings;
-        let delim = &s.directory_delim;
-        let name = format!(
-            "{topic}{fd}{partition}{fd}{offset:0width$}{ext}",
-            topic = self.tp.topic,
-            fd = s.file_delim,
-            partition = self.tp.partition,
-            offset = start_offset,
-            width = s.zero_pad_width,
-            ext = s.format.extension(s.compression),
-        );
-        let dir = format!("{}{delim}{encoded}", self.tp.topic);
-        if s.topics_dir.trim().is_empty() {
-            format!("{dir}{delim}{name}")
-        } else {
-            format!("{}{delim}{dir}{delim}{name}", s.topics_dir)
-        }
+/// `<topics.dir>/<topic>/<encoded>/<topic>+<partition>+<start offset>.<ext>` (Confluent's
+/// `fileKeyToCommit`; no leading directory when `topics.dir` is blank).
+pub fn object_key(s: &Settings, tp: &TopicPartition, encoded: &str, start_offset: i64) -> String {
+    let delim = &s.directory_delim;
+    let name = format!(
+        "{topic}{fd}{partition}{fd}{offset:0width$}{ext}",
+        topic = tp.topic,
+        fd = s.file_delim,
+        partition = tp.partition,
+        offset = start_offset,
+        width = s.zero_pad_width,
+        ext = s.format.extension(s.compression),
+    );
+    let dir = format!("{}{delim}{encoded}", tp.topic);
+    if s.topics_dir.trim().is_empty() {
+        format!("{dir}{delim}{name}")
+    } else {
+        format!("{}{delim}{dir}{delim}{name}", s.topics_dir)
     }
 }
 
@@ -309,6 +309,57 @@ pub fn next_time_adjusted_by_day(now: i64, period: i64, tz: &jiff::tz::TimeZone)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn object_keys_as_confluent_names_them() {
+        let settings = |pairs: &[(&str, &str)]| {
+            let mut c = weir_connect_api::ConfigMap::new();
+            for (k, v) in [
+                ("s3.bucket.name", "b"),
+                ("storage.class", "io.confluent.connect.s3.storage.S3Storage"),
+                (
+                    "format.class",
+                    "io.confluent.connect.s3.format.json.JsonFormat",
+                ),
+                ("flush.size", "1"),
+            ]
+            .iter()
+            .chain(pairs)
+            {
+                c.insert((*k).to_string(), (*v).to_string());
+            }
+            Settings::parse(&c).expect("valid")
+        };
+        let tp = TopicPartition {
+            topic: "orders".into(),
+            partition: 3,
+        };
+        let key = |pairs: &[(&str, &str)], encoded: &str| {
+            object_key(&settings(pairs), &tp, encoded, 12_345)
+        };
+        assert_eq!(
+            key(&[], "partition=3"),
+            "topics/orders/partition=3/orders+3+0000012345.json"
+        );
+        assert_eq!(
+            key(
+                &[
+                    ("topics.dir", ""),
+                    ("file.delim", "_"),
+                    ("filename.offset.zero.pad.width", "3")
+                ],
+                "region=EU"
+            ),
+            "orders/region=EU/orders_3_12345.json"
+        );
+        assert_eq!(
+            key(
+                &[("topics.dir", "raw/kafka"), ("directory.delim", "-")],
+                "partition=3"
+            ),
+            "raw/kafka-orders-partition=3-orders+3+0000012345.json"
+        );
+    }
 
     #[test]
     fn scheduled_rotation_aligns_to_local_midnight() {
