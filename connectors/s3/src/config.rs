@@ -45,6 +45,16 @@ pub const RETRY_BACKOFF_MS: &str = "s3.retry.backoff.ms";
 /// open file, a known cause of out-of-memory crashes with many partitions.
 pub const SPOOL_MEMORY_BYTES: &str = "s3.spool.memory.bytes";
 
+/// Confluent keys weir does not implement yet (server-side encryption, ACLs, tagging, proxy).
+const UNSUPPORTED: &[&str] = &[
+    "s3.ssea.name",
+    "s3.sse.customer.key",
+    "s3.sse.kms.key.id",
+    "s3.acl.canned",
+    "s3.object.tagging",
+    "s3.proxy.url",
+];
+
 /// The only storage class (`storage.class`).
 pub const S3_STORAGE: &str = "io.confluent.connect.s3.storage.S3Storage";
 /// S3's minimum part size (every part of a multipart upload but the last).
@@ -176,6 +186,19 @@ impl Settings {
                 errors.push(ConfigError::new(
                     key,
                     format!("{key}=true is not supported by weir yet; set it to false"),
+                ));
+            }
+        }
+        // Keys of Confluent's that change what lands in the bucket or how it is reached:
+        // refused rather than silently ignored.
+        for key in UNSUPPORTED {
+            let set = config.get(*key).map(|v| v.trim()).is_some_and(|v| {
+                !v.is_empty() && v != "false" && !v.eq_ignore_ascii_case("private")
+            });
+            if set {
+                errors.push(ConfigError::new(
+                    *key,
+                    format!("{key} is not supported by weir yet; remove it to write without it"),
                 ));
             }
         }
@@ -374,6 +397,9 @@ mod tests {
         assert!(p[0].1.contains("requires 'timezone'"), "{p:?}");
         let p = problems(&[(STORE_URL, "127.0.0.1:9000")]);
         assert!(p[0].1.contains("http://"), "{p:?}");
+        let p = problems(&[("s3.ssea.name", "AES256"), ("s3.acl.canned", "private")]);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].1.contains("s3.ssea.name is not supported"), "{p:?}");
         let p = problems(&[(PART_SIZE, "1024")]);
         assert_eq!(p[0].0, PART_SIZE);
     }
