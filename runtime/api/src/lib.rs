@@ -24,6 +24,7 @@ pub mod calendar;
 pub mod config;
 pub mod connector;
 pub mod converter;
+pub mod date_format;
 pub mod error;
 pub mod java_regex;
 pub mod record;
