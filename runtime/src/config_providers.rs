@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use weir_connect_api::ConfigMap;
-use weir_connect_api::config::ConfigError;
+use weir_connect_api::config::{ConfigError, unescape_java};
 
 /// One `${provider:[path:]key}` reference found in a value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,34 +82,15 @@ pub fn read_properties(path: &Path) -> std::io::Result<BTreeMap<String, String>>
                 ends
             })
             .map_or(entry.len(), |(i, _)| i);
-        let key = unescape(&entry[..split]);
+        let key = unescape_java(&entry[..split]);
         let value = entry[split..]
             .trim_start()
             .strip_prefix(['=', ':'])
             .unwrap_or(entry[split..].trim_start())
             .trim_start();
-        out.insert(key, unescape(value));
+        out.insert(key, unescape_java(value));
     }
     Ok(out)
-}
-
-fn unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some('t') => out.push('\t'),
-            Some('r') => out.push('\r'),
-            Some(other) => out.push(other),
-            None => {}
-        }
-    }
-    out
 }
 
 /// Resolves every placeholder of `config`; every unresolvable one is reported.

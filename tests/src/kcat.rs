@@ -30,6 +30,14 @@ impl KcatRecord {
             .and_then(|(_, v)| v.as_deref())
     }
 
+    /// The error a dead-letter record carries (Kafka's `__connect.errors.exception.message`
+    /// context header), empty when it has none.
+    pub fn dlq_reason(&self) -> String {
+        self.header("__connect.errors.exception.message")
+            .unwrap_or_default()
+            .to_string()
+    }
+
     /// The value parsed as JSON (`Null` for a tombstone).
     pub fn json(&self) -> Value {
         self.value.as_deref().map_or(Value::Null, |v| {

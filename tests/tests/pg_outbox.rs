@@ -291,14 +291,7 @@ fn custom_routing_placement_and_malformed_rows_to_the_dead_letter_queue() {
     assert_eq!(by_id(&after).partition, 1);
 
     let dlq = wait_records(&bootstrap, "outbox-dlq", 2);
-    let reasons: Vec<_> = dlq
-        .iter()
-        .map(|r| {
-            r.header("__connect.errors.exception.message")
-                .unwrap_or_default()
-                .to_string()
-        })
-        .collect();
+    let reasons: Vec<String> = dlq.iter().map(|r| r.dlq_reason()).collect();
     assert!(
         reasons[0].contains("event key column agg is null"),
         "{reasons:?}"

@@ -513,14 +513,7 @@ fn bad_buckets_credentials_and_records_are_named() {
         ),
     );
     let dlq = kcat::wait_records(&served.bootstrap(), "s3-dlq", 2);
-    let reasons: Vec<String> = dlq
-        .iter()
-        .map(|r| {
-            r.header("__connect.errors.exception.message")
-                .unwrap_or_default()
-                .to_string()
-        })
-        .collect();
+    let reasons: Vec<String> = dlq.iter().map(|r| r.dlq_reason()).collect();
     assert!(
         reasons[0].contains("ParquetFormat needs records with a value schema"),
         "{reasons:?}"

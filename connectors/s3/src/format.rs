@@ -12,7 +12,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use flate2::write::GzEncoder;
-use weir_connect_api::config::{ConfigError, ParsedConfig};
+use weir_connect_api::config::{ConfigError, ParsedConfig, unescape_java};
 use weir_connect_api::{
     ConfigMap, ConnectRecord, Converter, DataError, SchemaRef, SchemaType, Value,
 };
@@ -52,7 +52,7 @@ impl FormatKind {
                 extension: string_of(p, BYTEARRAY_EXTENSION),
                 separator: raw
                     .get(BYTEARRAY_SEPARATOR)
-                    .map_or_else(|| "\n".to_string(), |s| unescape(s))
+                    .map_or_else(|| "\n".to_string(), |s| unescape_java(s))
                     .into_bytes(),
             }),
             "ParquetFormat" => Some(FormatKind::Parquet {
@@ -82,27 +82,6 @@ impl FormatKind {
             Compression::Gzip { .. } => format!("{base}.gz"),
         }
     }
-}
-
-/// Java's escapes in a separator typed into JSON as text (`\n`, `\r`, `\t`, `\\`).
-fn unescape(text: &str) -> String {
-    let mut out = String::new();
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some('r') => out.push('\r'),
-            Some('t') => out.push('\t'),
-            Some('0') => out.push('\0'),
-            Some(other) => out.push(other),
-            None => out.push('\\'),
-        }
-    }
-    out
 }
 
 /// Where line formats write: the spool, maybe through gzip.

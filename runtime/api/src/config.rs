@@ -419,6 +419,29 @@ impl ParsedConfig {
     }
 }
 
+/// Java's escapes in config text (`\n`, `\r`, `\t`, `\f`, `\\`; any other escaped
+/// character stands for itself; a trailing backslash is dropped), as properties files and
+/// separators typed into JSON configs carry them.
+pub fn unescape_java(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('t') => out.push('\t'),
+            Some('f') => out.push('\u{c}'),
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
