@@ -127,6 +127,9 @@ impl Workdir {
         let mut child = self
             .weir(&args)
             .env("RUST_LOG", "info")
+            // AWS's default credential chain must not probe the instance metadata service
+            // (tests send traffic to loopback only).
+            .env("AWS_EC2_METADATA_DISABLED", "true")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())

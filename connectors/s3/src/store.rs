@@ -91,6 +91,9 @@ impl Store {
             Err(e) => {
                 let status = e.raw_response().map(|r| r.status().as_u16());
                 let detail = DisplayErrorContext(&e).to_string();
+                if no_credentials(&e) {
+                    return Err(self.no_credentials(&detail));
+                }
                 match status {
                     Some(404) => Err(ConnectorError::fatal(format!(
                         "Non-existent S3 bucket: {bucket} (at {endpoint})"
@@ -206,8 +209,16 @@ impl Store {
             .map_err(|e| self.failure("complete the multipart upload of", key, e))
     }
 
-    /// A failed request after the SDK's retries: denied access and a missing bucket fail the
-    /// task; anything else (server down, throttling, timeouts) is retried by the worker.
+    fn no_credentials(&self, detail: &str) -> ConnectorError {
+        ConnectorError::fatal(format!(
+            "No AWS credentials for S3 bucket {} at {}: set aws.access.key.id and aws.secret.access.key, or give AWS's default chain its credentials (environment, profile, web identity, container or instance metadata): {detail}",
+            self.bucket, self.endpoint
+        ))
+    }
+
+    /// A failed request after the SDK's retries: denied access, a missing bucket and missing
+    /// credentials fail the task; anything else (server down, throttling, timeouts) is
+    /// retried.
     fn failure<E, R>(&self, what: &str, key: &str, e: SdkError<E, R>) -> ConnectorError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -232,6 +243,18 @@ impl Store {
             _ => ConnectorError::retriable(message),
         }
     }
+}
+
+/// Whether a request failed before it was sent because no credentials could be found.
+fn no_credentials<E, R>(e: &SdkError<E, R>) -> bool
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    matches!(e, SdkError::DispatchFailure(d) if d.is_other())
+        && DisplayErrorContext(e)
+            .to_string()
+            .contains("no credentials")
 }
 
 fn spool_error(key: &str, e: std::io::Error) -> ConnectorError {
