@@ -778,3 +778,80 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod logical_tests {
+    use super::*;
+    use crate::spool::Budget;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use weir_connect_api::{SchemaBuilder, Struct};
+
+    #[test]
+    fn logical_types_map_as_parquet_avro_does() {
+        let schema = SchemaBuilder::structure()
+            .name("shop.Payment")
+            .field("amount", logical::decimal(2).build())
+            .field("day", logical::date().build())
+            .field("at", logical::timestamp().build())
+            .field("small", SchemaBuilder::int16().build())
+            .field("raw", SchemaBuilder::bytes().optional().build())
+            .build();
+        let mut file = ParquetFile::open(&schema, Codec::None, Spool::new(Budget::new(1 << 20)))
+            .expect("open");
+        let mut v = Struct::new(Arc::clone(&schema));
+        v.put(
+            "amount",
+            Value::Bytes(bytes::Bytes::from_static(&[0x30, 0x39])),
+        )
+        .expect("amount");
+        v.put("day", Value::Int32(19_844)).expect("day");
+        v.put("at", Value::Int64(1_714_571_106_789)).expect("at");
+        v.put("small", Value::Int16(-7)).expect("small");
+        let record = ConnectRecord::new(
+            "t",
+            None,
+            Value::Null,
+            Some(Arc::clone(&schema)),
+            Value::Struct(v),
+        );
+        file.push(&record).expect("push");
+        // A value of another schema is refused and leaves the file as it was.
+        let other = SchemaBuilder::structure()
+            .field("x", SchemaBuilder::int32().build())
+            .build();
+        let mut o = Struct::new(Arc::clone(&other));
+        o.put("x", Value::Int32(1)).expect("x");
+        let bad = ConnectRecord::new("t", None, Value::Null, Some(other), Value::Struct(o));
+        assert!(file.push(&bad).is_err());
+        let mut parts = file
+            .finish()
+            .expect("finish")
+            .into_parts(usize::MAX)
+            .expect("parts");
+        let bytes = parts.next_part().expect("read").unwrap_or_default();
+        let reader = SerializedFileReader::new(bytes).expect("a Parquet file");
+        let mut printed = Vec::new();
+        parquet::schema::printer::print_schema(
+            &mut printed,
+            reader.metadata().file_metadata().schema(),
+        );
+        let printed = String::from_utf8(printed).expect("utf-8");
+        for line in [
+            "REQUIRED BYTE_ARRAY amount (DECIMAL(64,2));",
+            "REQUIRED INT32 day (DATE);",
+            "REQUIRED INT64 at (TIMESTAMP(MILLIS,true));",
+            "REQUIRED INT32 small;",
+            "OPTIONAL BYTE_ARRAY raw;",
+        ] {
+            assert!(printed.contains(line), "{line} in {printed}");
+        }
+        let rows: Vec<String> = reader
+            .get_row_iter(None)
+            .expect("rows")
+            .map(|r| r.expect("row").to_string())
+            .collect();
+        assert_eq!(rows.len(), 1);
+        assert!(rows[0].contains("amount: 123.45"), "{rows:?}");
+        assert!(rows[0].contains("day: 2024-05-01"), "{rows:?}");
+    }
+}
