@@ -179,16 +179,17 @@ impl S3SinkTask {
     }
 
     fn writer(&mut self, tp: &TopicPartition, now: i64) -> Result<&mut PartitionWriter> {
-        let settings = self.settings()?;
-        let json = self.json.clone();
-        let budget = self.budget.clone();
-        let (Some(json), Some(budget)) = (json, budget) else {
-            return Err(ConnectorError::fatal("the S3 sink task was not started"));
-        };
-        Ok(self
-            .writers
-            .entry(tp.clone())
-            .or_insert_with(|| PartitionWriter::new(tp.clone(), settings, json, budget, now)))
+        if !self.writers.contains_key(tp) {
+            let settings = self.settings()?;
+            let (Some(json), Some(budget)) = (self.json.clone(), self.budget.clone()) else {
+                return Err(ConnectorError::fatal("the S3 sink task was not started"));
+            };
+            let writer = PartitionWriter::new(tp.clone(), settings, json, budget, now);
+            self.writers.insert(tp.clone(), writer);
+        }
+        self.writers
+            .get_mut(tp)
+            .ok_or_else(|| ConnectorError::fatal("the partition's writer vanished"))
     }
 
     async fn put_records(&mut self, records: Vec<ConnectRecord>) -> Result<()> {
