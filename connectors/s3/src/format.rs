@@ -127,31 +127,27 @@ impl FileWriter {
         schema: Option<&SchemaRef>,
     ) -> Result<Self, DataError> {
         let spool = Spool::new(Arc::clone(budget));
-        let sink = || match compression {
+        let sink = |spool| match compression {
             Compression::None => Sink::Plain(spool),
             Compression::Gzip { level } => Sink::Gzip(GzEncoder::new(
-                Spool::new(Arc::clone(budget)),
+                spool,
                 flate2::Compression::new(level.min(9)),
             )),
         };
         Ok(match kind {
             FormatKind::Json => FileWriter::Lines {
-                sink: sink(),
+                sink: sink(spool),
                 format: LineFormat::Json(Arc::clone(json)),
             },
             FormatKind::ByteArray { separator, .. } => FileWriter::Lines {
-                sink: sink(),
+                sink: sink(spool),
                 format: LineFormat::Bytes(separator.clone()),
             },
             FormatKind::Parquet { codec } => {
                 let Some(schema) = schema else {
                     return Err(DataError::new(crate::parquet_file::SCHEMALESS));
                 };
-                FileWriter::Parquet(Box::new(ParquetFile::open(
-                    schema,
-                    *codec,
-                    Spool::new(Arc::clone(budget)),
-                )?))
+                FileWriter::Parquet(Box::new(ParquetFile::open(schema, *codec, spool)?))
             }
         })
     }
