@@ -45,6 +45,14 @@ pub static CONNECTORS: &[ConnectorPlugin] = &[
         new: || Box::<weir_connector_s3::S3SinkConnector>::default(),
         task: TaskFactory::Sink(|| Box::<weir_connector_s3::S3SinkTask>::default()),
     },
+    ConnectorPlugin {
+        class: weir_connector_elasticsearch::CONNECTOR_CLASS,
+        kind: ConnectorType::Sink,
+        new: || Box::<weir_connector_elasticsearch::ElasticsearchSinkConnector>::default(),
+        task: TaskFactory::Sink(|| {
+            Box::<weir_connector_elasticsearch::ElasticsearchSinkTask>::default()
+        }),
+    },
 ];
 
 /// The plugin for `connector.class`, by full name or alias (`FileStreamSource`,

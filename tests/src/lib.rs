@@ -8,6 +8,7 @@
 
 pub mod bench;
 pub mod cdc;
+pub mod es;
 pub mod kcat;
 pub mod pg;
 pub mod s3;
