@@ -14,7 +14,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use weir_e2e::bench::{arg, mb_per_s, per_s, rss_mib};
+use weir_e2e::bench::{arg, cpu_secs, mb_per_s, per_s, rss_mib};
 use weir_e2e::es::EsServer;
 use weir_e2e::{RestApi, Workdir};
 
@@ -88,6 +88,7 @@ fn main() {
     );
     let doc_bytes: usize = (0..docs).map(|i| doc(i).len()).sum();
 
+    let cpu_before = cpu_secs(served.pid());
     let started = Instant::now();
     let config = json!({
         "connector.class": "io.confluent.connect.elasticsearch.ElasticsearchSinkConnector",
@@ -108,6 +109,7 @@ fn main() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let sink_took = started.elapsed();
+    let weir_cpu = cpu_secs(served.pid()) - cpu_before;
     assert_eq!(es.docs(TOPIC).len(), docs, "every document indexed once");
 
     // The baseline: the same documents in bulks of the same size, one after the other on
@@ -158,7 +160,10 @@ fn main() {
         "  ratio sink/loop:        {:9.2}x",
         raw_took.as_secs_f64() / sink_took.as_secs_f64()
     );
-    println!("  weir RSS peak while sinking: {peak_rss:.1} MiB");
+    println!(
+        "  weir CPU while sinking: {weir_cpu:.2} s ({:.1} us per document); RSS peak {peak_rss:.1} MiB",
+        weir_cpu * 1e6 / docs as f64
+    );
     let (clean, _) = served.stop();
     assert!(clean, "weir did not stop cleanly");
 }
