@@ -10,11 +10,10 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use weir_e2e::bench::{arg, cpu_secs, mb_per_s, per_s, rss_mib};
+use weir_e2e::bench::{arg, cpu_secs, mb_per_s, per_s, produce_lines, rss_mib};
 use weir_e2e::es::EsServer;
 use weir_e2e::{RestApi, Workdir};
 
@@ -70,22 +69,7 @@ fn main() {
     let doc = |i: usize| {
         json!({"id": i, "name": format!("customer-{i}"), "pad": "x".repeat(size)}).to_string()
     };
-    let mut producer = w
-        .weir(&["produce", TOPIC, "--no-key", "--bootstrap", &bootstrap])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("weir produce");
-    {
-        let mut stdin = std::io::BufWriter::new(producer.stdin.take().expect("stdin"));
-        for i in 0..docs {
-            writeln!(stdin, "{}", doc(i)).expect("write a record");
-        }
-    }
-    assert!(
-        producer.wait().expect("produce").success(),
-        "weir produce failed"
-    );
+    produce_lines(&w, &bootstrap, TOPIC, (0..docs).map(doc));
     let doc_bytes: usize = (0..docs).map(|i| doc(i).len()).sum();
 
     let cpu_before = cpu_secs(served.pid());

@@ -9,12 +9,10 @@
 //! Options: `--records N` (default 262,144), `--size BYTES` per record (default 1,024),
 //! `--flush N` records per object (default 8,192).
 
-use std::io::Write;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use weir_e2e::bench::{arg, mb_per_s, rss_mib};
+use weir_e2e::bench::{arg, mb_per_s, produce_lines, rss_mib};
 use weir_e2e::s3::{ACCESS_KEY, REGION, S3Server, SECRET_KEY};
 use weir_e2e::{RestApi, Workdir};
 
@@ -46,22 +44,7 @@ fn main() {
         l.truncate(size - 1);
         l
     };
-    let mut producer = w
-        .weir(&["produce", TOPIC, "--no-key", "--bootstrap", &bootstrap])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("weir produce");
-    {
-        let mut stdin = std::io::BufWriter::new(producer.stdin.take().expect("stdin"));
-        for i in 0..records {
-            writeln!(stdin, "{}", line(i)).expect("write a record");
-        }
-    }
-    assert!(
-        producer.wait().expect("produce").success(),
-        "weir produce failed"
-    );
+    produce_lines(&w, &bootstrap, TOPIC, (0..records).map(line));
     let total_bytes = (records / flush * flush) * size as u64;
 
     let started = Instant::now();

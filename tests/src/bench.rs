@@ -329,3 +329,29 @@ pub fn insert_in_transactions(
         pg.sql_db(db, &script).expect("insert rows");
     }
 }
+
+/// Produces one record per line (no key) into `topic` with `weir produce --bootstrap`.
+pub fn produce_lines(
+    w: &Workdir,
+    bootstrap: &str,
+    topic: &str,
+    lines: impl Iterator<Item = String>,
+) {
+    use std::io::Write;
+    let mut producer = w
+        .weir(&["produce", topic, "--no-key", "--bootstrap", bootstrap])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("weir produce");
+    {
+        let mut stdin = std::io::BufWriter::new(producer.stdin.take().expect("stdin"));
+        for line in lines {
+            writeln!(stdin, "{line}").expect("write a record");
+        }
+    }
+    assert!(
+        producer.wait().expect("produce").success(),
+        "weir produce failed"
+    );
+}

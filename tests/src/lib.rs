@@ -114,6 +114,17 @@ impl Workdir {
         self.serve_with_env(extra, &[])
     }
 
+    /// [`Workdir::serve`] committing offsets every `flush_ms` (`offset.flush.interval.ms`,
+    /// a worker setting), with a REST client for it.
+    pub fn serve_flushing(&self, flush_ms: u64) -> (Served, RestApi) {
+        let config = self.dir.path().join("worker.json");
+        let body = serde_json::json!({"offset.flush.interval.ms": flush_ms.to_string()});
+        std::fs::write(&config, body.to_string()).expect("worker config");
+        let served = self.serve(&["--worker-config", &config.display().to_string()]);
+        let api = RestApi::new(served.rest());
+        (served, api)
+    }
+
     /// [`Workdir::serve`] with environment variables set for the worker (credentials a
     /// connector reads from its environment, as AWS's default chain does).
     pub fn serve_with_env(&self, extra: &[&str], env: &[(&str, &str)]) -> Served {
@@ -330,6 +341,13 @@ impl RestApi {
     }
 
     /// Polls `/connectors/{name}/status` until the connector and every task are `state`.
+    /// `PUT /connectors/<name>/config` (201 expected), then waits until it runs.
+    pub fn put_running(&self, timeout: Duration, name: &str, config: &serde_json::Value) {
+        let r = self.send("PUT", &format!("/connectors/{name}/config"), config);
+        assert_eq!(r.status, 201, "PUT /connectors/{name}/config: {}", r.body);
+        self.wait_state(timeout, name, "RUNNING");
+    }
+
     pub fn wait_state(&self, timeout: Duration, name: &str, state: &str) {
         let path = format!("/connectors/{name}/status");
         wait_for(
@@ -668,4 +686,12 @@ pub fn installed(env: &str, default: PathBuf, what: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// `base` (a JSON object) with the keys of `extra` set on top.
+pub fn with_keys(mut base: serde_json::Value, extra: &serde_json::Value) -> serde_json::Value {
+    for (k, v) in extra.as_object().expect("an object of extra keys") {
+        base[k] = v.clone();
+    }
+    base
 }

@@ -8,25 +8,13 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use weir_e2e::es::EsServer;
 use weir_e2e::s3::{Produce, produce};
-use weir_e2e::{RestApi, Served, Workdir, kcat, wait_for};
+use weir_e2e::{RestApi, Workdir, kcat, wait_for, with_keys};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-fn serve(w: &Workdir) -> (Served, RestApi) {
-    let config = w.dir.path().join("worker.json");
-    std::fs::write(
-        &config,
-        json!({"offset.flush.interval.ms": "300"}).to_string(),
-    )
-    .expect("worker config");
-    let served = w.serve(&["--worker-config", &config.display().to_string()]);
-    let api = RestApi::new(served.rest());
-    (served, api)
-}
-
 /// Confluent's config for `topic` on `es`, with `extra` keys on top.
 fn sink(es: &EsServer, topic: &str, extra: Value) -> Value {
-    let mut config = json!({
+    let config = json!({
         "connector.class": "io.confluent.connect.elasticsearch.ElasticsearchSinkConnector",
         "topics": topic,
         "connection.url": es.url(),
@@ -36,16 +24,11 @@ fn sink(es: &EsServer, topic: &str, extra: Value) -> Value {
         "value.converter.schemas.enable": "true",
         "retry.backoff.ms": "20",
     });
-    for (k, v) in extra.as_object().expect("extra keys") {
-        config[k] = v.clone();
-    }
-    config
+    with_keys(config, &extra)
 }
 
 fn deploy(api: &RestApi, name: &str, config: &Value) {
-    let r = api.send("PUT", &format!("/connectors/{name}/config"), config);
-    assert_eq!(r.status, 201, "{}", r.body);
-    api.wait_state(WAIT, name, "RUNNING");
+    api.put_running(WAIT, name, config);
 }
 
 /// A value with JsonConverter's schema envelope: `{id, status, seq}`.
@@ -95,7 +78,7 @@ fn wait_docs(es: &EsServer, index: &str, n: usize, api: &RestApi) -> Vec<(String
 fn insert_upsert_and_tombstone_delete() {
     let es = EsServer::start();
     let w = Workdir::new();
-    let (served, api) = serve(&w);
+    let (served, api) = w.serve_flushing(300);
     produce(
         &served.bootstrap(),
         &[
@@ -172,7 +155,7 @@ fn insert_upsert_and_tombstone_delete() {
 fn malformed_documents_and_bad_keys_go_to_the_dead_letter_queue() {
     let es = EsServer::start();
     let w = Workdir::new();
-    let (served, api) = serve(&w);
+    let (served, api) = w.serve_flushing(300);
     let schemaless = |k: Option<&str>, v: Value| {
         record(
             "prices",
@@ -254,7 +237,7 @@ fn malformed_documents_and_bad_keys_go_to_the_dead_letter_queue() {
 fn a_429_storm_is_recovered_without_loss_or_duplicates() {
     let es = EsServer::start();
     let w = Workdir::new();
-    let (served, api) = serve(&w);
+    let (served, api) = w.serve_flushing(300);
     let records: Vec<Produce> = (0..300)
         .map(|i| {
             record(
@@ -305,7 +288,7 @@ fn a_429_storm_is_recovered_without_loss_or_duplicates() {
 fn version_conflicts_and_data_streams() {
     let es = EsServer::start();
     let w = Workdir::new();
-    let (served, api) = serve(&w);
+    let (served, api) = w.serve_flushing(300);
     // A newer version of doc 1 is already there: the older record loses, silently.
     let newer = "{\"index\":{\"_index\":\"items\",\"_id\":\"1\",\"version\":1000,\"version_type\":\"external\"}}\n{\"id\":1,\"status\":\"NEWER\",\"seq\":1000}\n";
     let r = weir_e2e::http("POST", &es.addr(), "/_bulk", Some(newer), &[]);
@@ -358,7 +341,7 @@ fn version_conflicts_and_data_streams() {
 fn sigkill_and_restart_end_in_the_source_state() {
     let es = EsServer::start();
     let w = Workdir::new();
-    let (served, api) = serve(&w);
+    let (served, api) = w.serve_flushing(300);
     let n = 2000;
     let records: Vec<Produce> = (0..n)
         .map(|i| {
@@ -393,7 +376,7 @@ fn sigkill_and_restart_end_in_the_source_state() {
     drop(served); // SIGKILL mid-stream
     assert!(!final_state(), "the worker was killed before it finished");
     es.set_delay(Duration::ZERO);
-    let (_served, api) = serve(&w);
+    let (_served, api) = w.serve_flushing(300);
     api.wait_state(WAIT, "state", "RUNNING");
     wait_for("the final state", WAIT, final_state, || {
         format!("{:?}", es.docs("state").iter().take(5).collect::<Vec<_>>())
@@ -405,7 +388,7 @@ fn sigkill_and_restart_end_in_the_source_state() {
 fn credentials_and_failover_between_urls() {
     let es = EsServer::start_with_auth("elastic", "s3cret");
     let w = Workdir::new();
-    let (served, api) = serve(&w);
+    let (served, api) = w.serve_flushing(300);
     produce(
         &served.bootstrap(),
         &[record("users", Some("u1".into()), Some(order(1, "NEW", 0)))],

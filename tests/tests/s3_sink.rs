@@ -10,25 +10,13 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::RowAccessor;
 use serde_json::{Value, json};
 use weir_e2e::s3::{ACCESS_KEY, Produce, REGION, S3Client, S3Server, SECRET_KEY, produce};
-use weir_e2e::{RestApi, Served, Workdir, kcat, wait_for};
+use weir_e2e::{RestApi, Served, Workdir, kcat, wait_for, with_keys};
 
 const WAIT: Duration = Duration::from_secs(60);
 const TOPIC: &str = "orders";
 /// 2024-05-01T13:00:00Z.
 const T0: i64 = 1_714_568_400_000;
 const MINUTE: i64 = 60_000;
-
-fn serve(w: &Workdir, flush_ms: u64) -> (Served, RestApi) {
-    let config = w.dir.path().join("worker.json");
-    std::fs::write(
-        &config,
-        json!({"offset.flush.interval.ms": flush_ms.to_string()}).to_string(),
-    )
-    .expect("worker config");
-    let served = w.serve(&["--worker-config", &config.display().to_string()]);
-    let api = RestApi::new(served.rest());
-    (served, api)
-}
 
 fn create_topic(served: &Served, partitions: i32) {
     let w = Workdir::new();
@@ -48,7 +36,7 @@ fn create_topic(served: &Served, partitions: i32) {
 
 /// Confluent's config for the bucket on `server`, with `extra` keys on top.
 fn sink(server: &S3Server, bucket: &str, extra: Value) -> Value {
-    let mut config = json!({
+    let config = json!({
         "connector.class": "io.confluent.connect.s3.S3SinkConnector",
         "storage.class": "io.confluent.connect.s3.storage.S3Storage",
         "format.class": "io.confluent.connect.s3.format.json.JsonFormat",
@@ -63,16 +51,11 @@ fn sink(server: &S3Server, bucket: &str, extra: Value) -> Value {
         "value.converter": "org.apache.kafka.connect.json.JsonConverter",
         "value.converter.schemas.enable": "true",
     });
-    for (k, v) in extra.as_object().expect("extra keys") {
-        config[k] = v.clone();
-    }
-    config
+    with_keys(config, &extra)
 }
 
 fn deploy(api: &RestApi, name: &str, config: &Value) {
-    let r = api.send("PUT", &format!("/connectors/{name}/config"), config);
-    assert_eq!(r.status, 201, "{}", r.body);
-    api.wait_state(WAIT, name, "RUNNING");
+    api.put_running(WAIT, name, config);
 }
 
 /// Order `i`: partition `i % partitions`, region alternating per offset, time T0 + 10 min × i.
@@ -173,7 +156,7 @@ fn json_parquet_and_time_partitioned_objects_match_confluent() {
     let s3 = server.client();
     s3.create_bucket("archive");
     let w = Workdir::new();
-    let (served, api) = serve(&w, 500);
+    let (served, api) = w.serve_flushing(500);
     create_topic(&served, 3);
     produce_orders(&served, 0..30, 3);
 
@@ -301,7 +284,7 @@ fn wall_clock_rotation_uploads_an_idle_file() {
     let s3 = server.client();
     s3.create_bucket("clock");
     let w = Workdir::new();
-    let (served, api) = serve(&w, 500);
+    let (served, api) = w.serve_flushing(500);
     create_topic(&served, 1);
     produce_orders(&served, 0..5, 1);
     deploy(
@@ -355,7 +338,7 @@ fn sigkill_between_upload_and_commit_rewrites_the_same_objects() {
     s3.create_bucket("eos");
     let w = Workdir::new();
     // The group never commits before the kill: every uploaded file is replayed.
-    let (served, api) = serve(&w, 3_600_000);
+    let (served, api) = w.serve_flushing(3_600_000);
     create_topic(&served, 1);
     produce_orders(&served, 0..50, 1);
     deploy(
@@ -369,7 +352,7 @@ fn sigkill_between_upload_and_commit_rewrites_the_same_objects() {
     // Take one object away: the replay must write it again, byte for byte.
     s3.put("eos", &keys[2], b"stale".to_vec());
 
-    let (served, api) = serve(&w, 500);
+    let (served, api) = w.serve_flushing(500);
     api.wait_state(WAIT, "eos", "RUNNING");
     wait_for(
         "the replayed object rewritten",
@@ -396,7 +379,7 @@ fn an_s3_outage_mid_stream_loses_nothing() {
     let s3 = server.client();
     s3.create_bucket("outage");
     let w = Workdir::new();
-    let (served, api) = serve(&w, 500);
+    let (served, api) = w.serve_flushing(500);
     create_topic(&served, 1);
     produce_orders(&served, 0..20, 1);
     deploy(
@@ -442,7 +425,7 @@ fn bad_buckets_credentials_and_records_are_named() {
     let s3 = server.client();
     s3.create_bucket("good");
     let w = Workdir::new();
-    let (served, api) = serve(&w, 500);
+    let (served, api) = w.serve_flushing(500);
     create_topic(&served, 1);
 
     // A bucket that does not exist, and a wrong secret: the task fails saying which.
@@ -596,7 +579,7 @@ fn large_files_go_up_in_parts_from_disk() {
     let s3 = server.client();
     s3.create_bucket("big");
     let w = Workdir::new();
-    let (served, api) = serve(&w, 500);
+    let (served, api) = w.serve_flushing(500);
     create_topic(&served, 1);
     // 60 values of 100 KiB: a 6 MiB file, two 5 MiB-parts, spooled to disk (1 KiB budget).
     let value = |i: usize| {

@@ -112,10 +112,6 @@ impl Settings {
     }
 }
 
-fn one_of(values: &[&str]) -> Validator {
-    Validator::OneOf(values.iter().map(|v| (*v).to_string()).collect())
-}
-
 /// The router's keys, with Debezium's defaults and documentation.
 pub fn config_def() -> ConfigDef {
     let low = Importance::Low;
@@ -128,7 +124,7 @@ pub fn config_def() -> ConfigDef {
             Importance::Medium,
             "While Debezium is capturing changes from the outbox table, it is expecting only to process 'create' or 'delete' row events; in case something else is processed this transform can log it as warning, error or stop the process.",
         )
-        .with_validator(one_of(&["warn", "error", "fatal"]))
+        .with_validator(Validator::one_of(&["warn", "error", "fatal"]))
         .define(
             FIELD_EVENT_ID,
             string,
@@ -227,7 +223,7 @@ pub fn config_def() -> ConfigDef {
             Importance::Medium,
             "Behavior when json payload including null value, the default will ignore null, optional_bytes will keep the null value, and treat null as optional bytes of connect.",
         )
-        .with_validator(one_of(&["ignore", "optional_bytes"]))
+        .with_validator(Validator::one_of(&["ignore", "optional_bytes"]))
         .define(
             JSON_PAYLOAD_EMPTY_ARRAY_BEHAVIOR,
             string,
@@ -235,7 +231,7 @@ pub fn config_def() -> ConfigDef {
             Importance::Medium,
             "Behavior when json payload including an empty array, the default will ignore the field, optional_string will keep it as an empty array of optional strings.",
         )
-        .with_validator(one_of(&["ignore", "optional_string"]))
+        .with_validator(Validator::one_of(&["ignore", "optional_string"]))
         .define(
             TRACING_SPAN_CONTEXT_FIELD,
             string,
@@ -264,7 +260,7 @@ pub fn config_def() -> ConfigDef {
             Importance::Medium,
             "weir: what an outbox row with a null event key, or a payload that is not JSON while table.expand.json.payload is on, does. fail: the record fails, and errors.tolerance and the dead-letter queue decide. warn: Debezium's behaviour, a warning is logged and the event is emitted (null key, payload left as a string).",
         )
-        .with_validator(one_of(&["fail", "warn"]))
+        .with_validator(Validator::one_of(&["fail", "warn"]))
 }
 
 /// A config value as Debezium's `Configuration.getString` reads it, with an optional

@@ -104,17 +104,6 @@ pub struct Settings {
     pub json_converter: ConfigMap,
 }
 
-fn one_of(values: &[&str]) -> Validator {
-    Validator::OneOf(values.iter().map(|v| (*v).to_string()).collect())
-}
-
-fn at_least(min: f64) -> Validator {
-    Validator::Range {
-        min: Some(min),
-        max: None,
-    }
-}
-
 /// Every key the connector accepts.
 pub fn config_def() -> ConfigDef {
     use ConfigType::*;
@@ -128,44 +117,44 @@ pub fn config_def() -> ConfigDef {
         .define(ACCESS_KEY_ID, String, Some(""), High, "The AWS access key ID used to authenticate personal AWS credentials such as IAM credentials. Use only if you do not wish to authenticate by using a credentials provider class via ``s3.credentials.provider.class``")
         .define(SECRET_ACCESS_KEY, Password, Some(""), High, "The secret access key used to authenticate personal AWS credentials such as IAM credentials. Use only if you do not wish to authenticate by using a credentials provider class via ``s3.credentials.provider.class``")
         .define(CREDENTIALS_PROVIDER, Class, Some("com.amazonaws.auth.DefaultAWSCredentialsProviderChain"), Low, "Credentials provider or provider chain to use for authentication to AWS. weir uses the default chain (environment, profile, web identity, container and instance metadata) unless static keys are set.")
-        .with_validator(one_of(&["com.amazonaws.auth.DefaultAWSCredentialsProviderChain", "DefaultAWSCredentialsProviderChain"]))
+        .with_validator(Validator::one_of(&["com.amazonaws.auth.DefaultAWSCredentialsProviderChain", "DefaultAWSCredentialsProviderChain"]))
         .define(STORAGE_CLASS, Class, None, High, "The underlying storage layer.")
-        .with_validator(one_of(&[S3_STORAGE]))
+        .with_validator(Validator::one_of(&[S3_STORAGE]))
         .define(TOPICS_DIR, String, Some("topics"), High, "Top level directory to store the data ingested from Kafka.")
         .define(DIRECTORY_DELIM, String, Some("/"), Medium, "Directory delimiter pattern")
         .define(FILE_DELIM, String, Some("+"), Medium, "File delimiter pattern")
         .define(FORMAT_CLASS, Class, None, High, "The format class to use when writing data to the store. Format classes implement the ``io.confluent.connect.storage.format.Format`` interface.")
         .define(FLUSH_SIZE, Int, None, High, "Number of records written to store before invoking file commits.")
-        .with_validator(at_least(1.0))
+        .with_validator(Validator::at_least(1.0))
         .define(ROTATE_INTERVAL_MS, Long, Some("-1"), High, "The time interval in milliseconds to invoke file commits. You can configure this parameter so that the time interval is determined by using a timestamp extractor (for example, Kafka Record Time, Record Field, or Wall Clock extractor). When the first record is processed, a timestamp is set as the base time. This is useful in cases where you use timestamp-based partitioning, or where you write records to the same file when using a specific file rotation strategy.")
         .define(ROTATE_SCHEDULE_INTERVAL_MS, Long, Some("-1"), Medium, "The time interval in milliseconds to periodically invoke file commits. This configuration ensures that file commits are invoked every configured interval. Time of commit will be adjusted to 00:00 of selected timezone. The commit will be performed at the scheduled time, regardless of the previous commit time or number of messages. This configuration is useful when you have to commit your data based on current server time, for example at the beginning of every hour. The default value -1 means that this feature is disabled.")
         .define(ROTATE_ON_PARTITION_CHANGE, Boolean, Some("true"), Low, "Rotate files when the encoded partition changes (with rotate.interval.ms and a time-based partitioner).")
         .define(ZERO_PAD_WIDTH, Int, Some("10"), Low, "Width to zero-pad offsets in store's filenames if offsets are too short in order to provide fixed-width filenames that can be ordered by simple lexicographic sorting.")
-        .with_validator(at_least(0.0))
+        .with_validator(Validator::at_least(0.0))
         .define(PART_SIZE, Int, Some("26214400"), High, "The Part Size in S3 Multi-part Uploads.")
         .with_validator(Validator::Range { min: Some(MIN_PART_SIZE as f64), max: Some(i32::MAX as f64) })
         .define(COMPRESSION_TYPE, String, Some("none"), Low, "Compression type for files written to S3. Applied when using JsonFormat or ByteArrayFormat. Available values: none, gzip.")
-        .with_validator(one_of(&["none", "gzip"]))
+        .with_validator(Validator::one_of(&["none", "gzip"]))
         .define(COMPRESSION_LEVEL, Int, Some("-1"), Low, "Compression level for files written to S3. Applied when using JsonFormat or ByteArrayFormat. -1 is the default level; 0 to 9 trade speed for size.")
         .with_validator(Validator::Range { min: Some(-1.0), max: Some(9.0) })
         .define(NULL_VALUES, String, Some("fail"), Low, "How to handle records with a null value (i.e. Kafka tombstone records). Valid options are 'ignore', 'fail' and 'write'.")
-        .with_validator(one_of(&["ignore", "fail", "write"]))
+        .with_validator(Validator::one_of(&["ignore", "fail", "write"]))
         .define(STORE_KEYS, Boolean, Some("false"), Low, "Enable or disable writing keys to storage (not supported by weir yet: only false).")
         .define(STORE_HEADERS, Boolean, Some("false"), Low, "Enable or disable writing headers to storage (not supported by weir yet: only false).")
         .define(BYTEARRAY_EXTENSION, String, Some(".bin"), Low, "Output file extension for ByteArrayFormat. Defaults to ``.bin``.")
         .define(BYTEARRAY_SEPARATOR, String, Some("\n"), Low, "String inserted between records for ByteArrayFormat. Defaults to ``System.lineSeparator()`` and may contain escape sequences like ``\\n``.")
         .define(PARQUET_CODEC, String, Some("snappy"), Low, "The Parquet compression codec to be used for output files. Available values: none, snappy, gzip, lz4, zstd.")
-        .with_validator(one_of(&["none", "uncompressed", "snappy", "gzip", "lz4", "zstd"]))
+        .with_validator(Validator::one_of(&["none", "uncompressed", "snappy", "gzip", "lz4", "zstd"]))
         .define(JSON_DECIMAL_FORMAT, String, Some("BASE64"), Low, "Controls which format json converter will serialize decimals in. This value is case insensitive and can be either 'BASE64' (default) or 'NUMERIC'")
-        .with_validator(one_of(&["BASE64", "NUMERIC", "base64", "numeric"]))
+        .with_validator(Validator::one_of(&["BASE64", "NUMERIC", "base64", "numeric"]))
         .define(SCHEMA_COMPATIBILITY, String, Some("NONE"), High, "The schema compatibility rule to use when the connector is observing schema changes. weir supports NONE: any schema change closes the current file.")
-        .with_validator(one_of(&["NONE"]))
+        .with_validator(Validator::one_of(&["NONE"]))
         .define(PART_RETRIES, Int, Some("3"), Medium, "Maximum number of retry attempts for failed requests. Zero means no retries.")
-        .with_validator(at_least(0.0))
+        .with_validator(Validator::at_least(0.0))
         .define(RETRY_BACKOFF_MS, Long, Some("200"), Low, "How long to wait in milliseconds before attempting the first retry of a failed S3 request. Upon a failure, this connector may wait up to twice as long as the previous wait, up to the maximum number of retries.")
-        .with_validator(at_least(0.0))
+        .with_validator(Validator::at_least(0.0))
         .define(SPOOL_MEMORY_BYTES, Long, Some("134217728"), Medium, "weir: bytes of not-yet-uploaded files kept in memory for all open files of a task together; files past it spool to a temporary file on disk. Bounds memory whatever the number of partitions.")
-        .with_validator(at_least(0.0))
+        .with_validator(Validator::at_least(0.0))
         .merge(&partitioner_def())
 }
 

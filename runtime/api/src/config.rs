@@ -73,6 +73,21 @@ pub enum Validator {
 }
 
 /// One config key.
+impl Validator {
+    /// One of `values` (Kafka's `ValidString.in`).
+    pub fn one_of(values: &[&str]) -> Self {
+        Validator::OneOf(values.iter().map(|v| (*v).to_string()).collect())
+    }
+
+    /// At least `min` (Kafka's `Range.atLeast`).
+    pub fn at_least(min: f64) -> Self {
+        Validator::Range {
+            min: Some(min),
+            max: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigKey {
     pub name: String,
