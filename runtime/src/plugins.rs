@@ -53,6 +53,18 @@ pub static CONNECTORS: &[ConnectorPlugin] = &[
             Box::<weir_connector_elasticsearch::ElasticsearchSinkTask>::default()
         }),
     },
+    ConnectorPlugin {
+        class: weir_connector_jdbc::CONFLUENT_CLASS,
+        kind: ConnectorType::Sink,
+        new: || Box::new(weir_connector_jdbc::JdbcSinkConnector::confluent()),
+        task: TaskFactory::Sink(|| Box::new(weir_connector_jdbc::JdbcSinkTask::confluent())),
+    },
+    ConnectorPlugin {
+        class: weir_connector_jdbc::DEBEZIUM_CLASS,
+        kind: ConnectorType::Sink,
+        new: || Box::new(weir_connector_jdbc::JdbcSinkConnector::debezium()),
+        task: TaskFactory::Sink(|| Box::new(weir_connector_jdbc::JdbcSinkTask::debezium())),
+    },
 ];
 
 /// The plugin for `connector.class`, by full name or alias (`FileStreamSource`,

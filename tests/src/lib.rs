@@ -9,7 +9,9 @@
 pub mod bench;
 pub mod cdc;
 pub mod es;
+pub mod jdbc;
 pub mod kcat;
+pub mod mariadb;
 pub mod pg;
 pub mod s3;
 

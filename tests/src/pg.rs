@@ -21,7 +21,7 @@
 //! Binaries come from [`pg_bin`]; `scripts/test` installs them when they are missing.
 
 mod options;
-mod process;
+pub(crate) mod process;
 mod psql;
 mod tls;
 

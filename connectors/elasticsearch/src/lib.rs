@@ -55,6 +55,9 @@ impl Connector for ElasticsearchSinkConnector {
     fn config_def(&self) -> ConfigDef {
         config::config_def()
     }
+    fn validate(&self, config: &ConfigMap) -> Vec<weir_connect_api::config::ConfigError> {
+        Settings::parse(config).err().unwrap_or_default()
+    }
     fn start(&mut self, config: &ConfigMap) -> Result<()> {
         Settings::parse(config).map_err(ConnectorError::Config)?;
         self.config = config.clone();

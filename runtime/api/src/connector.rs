@@ -39,6 +39,12 @@ pub trait Connector: Send {
     fn kind(&self) -> ConnectorType;
     /// Every key the connector accepts (the worker adds its own framework keys).
     fn config_def(&self) -> ConfigDef;
+    /// The problems of `config` beyond its keys' types, each naming its key (Kafka's
+    /// `Connector.validate`): what `start` would refuse. `PUT .../config/validate` and
+    /// `POST /connectors` report them. By default none.
+    fn validate(&self, _config: &ConfigMap) -> Vec<crate::config::ConfigError> {
+        Vec::new()
+    }
     /// Starts the connector with its full config (already validated against `config_def`).
     fn start(&mut self, config: &ConfigMap) -> Result<()>;
     /// Configs for up to `max_tasks` tasks.

@@ -25,6 +25,7 @@ pub mod config;
 pub mod connector;
 pub mod converter;
 pub mod date_format;
+pub mod decimal;
 pub mod error;
 pub mod java_regex;
 pub mod record;

@@ -197,6 +197,11 @@ pub fn validate(config: &ConfigMap) -> ConfigInfos {
     }
     let mut extra: BTreeMap<String, Vec<String>> = BTreeMap::new();
     framework_errors(config, &mut extra);
+    if let Some(p) = plugin {
+        for e in (p.new)().validate(config) {
+            extra.entry(e.key).or_default().push(e.message);
+        }
+    }
     if plugin.is_some_and(|p| p.kind == ConnectorType::Sink) {
         sink_topic_errors(config, &mut extra);
     }
@@ -209,8 +214,11 @@ pub fn validate(config: &ConfigMap) -> ConfigInfos {
     let mut keyed = Vec::new();
     for def in &defs {
         let (value, mut errors) = def.check(config);
-        if let Some(more) = extra.remove(&def.name) {
-            errors.extend(more);
+        for more in extra.remove(&def.name).unwrap_or_default() {
+            // The connector's own check repeats what the definition already found.
+            if !errors.contains(&more) {
+                errors.push(more);
+            }
         }
         keyed.push(entry(def, value, errors));
     }

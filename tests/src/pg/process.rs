@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use super::{COMMAND_TIMEOUT, HOST};
 
 /// A port that was free a moment ago on 127.0.0.1.
-pub(super) fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind((HOST, 0)).context("cannot bind 127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
 }
@@ -27,7 +27,7 @@ pub(super) fn chown_postgres(path: &Path) -> anyhow::Result<()> {
 }
 
 /// Sends signal `sig` (`INT`, `KILL`) to `pids`.
-pub(super) fn signal(sig: &str, pids: &[u32]) -> anyhow::Result<()> {
+pub(crate) fn signal(sig: &str, pids: &[u32]) -> anyhow::Result<()> {
     let status = Command::new("kill")
         .arg("-s")
         .arg(sig)
@@ -53,7 +53,7 @@ pub(super) fn children_of(pid: u32) -> Vec<u32> {
 }
 
 /// Whether `pid` exists and is not a zombie.
-pub(super) fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     proc_stat(pid).is_some_and(|(state, _)| state != 'Z')
 }
 
@@ -68,7 +68,7 @@ pub(super) fn proc_stat(pid: u32) -> Option<(char, u32)> {
 
 /// Runs `cmd` with `stdin` (or none), collecting its output; past `timeout` it is killed
 /// and this fails.
-pub(super) fn run(
+pub(crate) fn run(
     name: &str,
     mut cmd: Command,
     stdin: Option<&[u8]>,

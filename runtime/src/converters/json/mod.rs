@@ -7,7 +7,7 @@
 //! hand so key order, number text and string escaping match Jackson byte for byte.
 
 pub(crate) mod base64;
-pub(crate) mod decimal;
+pub(crate) use weir_connect_api::decimal;
 mod node;
 pub(crate) mod number;
 mod parse;

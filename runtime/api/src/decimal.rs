@@ -1,5 +1,6 @@
 //! Connect's Decimal: the unscaled value as big-endian two's-complement bytes (Java's
 //! `BigInteger.toByteArray`, always the minimal length), converted to and from decimal text.
+//! Shared by the converters and the sinks that write decimals as text (JDBC).
 
 /// Drops redundant sign bytes, as `BigInteger.toByteArray` never has them. Empty input is
 /// an error: Java's `new BigInteger(new byte[0])` throws.
@@ -59,6 +60,36 @@ pub fn unscaled_string(twos: &[u8]) -> String {
                 out.push_str(&format!("{c:09}"));
             }
         }
+    }
+    out
+}
+
+/// The decimal as plain text without an exponent (Java's `BigDecimal.toPlainString`):
+/// unscaled 12345 at scale 2 is `123.45`, at scale -2 `1234500`.
+pub fn plain_string(twos: &[u8], scale: i32) -> String {
+    let digits = unscaled_string(twos);
+    let (sign, digits) = match digits.strip_prefix('-') {
+        Some(d) => ("-", d),
+        None => ("", digits.as_str()),
+    };
+    let mut out = String::from(sign);
+    if scale <= 0 {
+        out.push_str(digits);
+        if digits != "0" {
+            out.extend(std::iter::repeat_n('0', scale.unsigned_abs() as usize));
+        }
+        return out;
+    }
+    let scale = scale as usize;
+    if digits.len() > scale {
+        let (int, frac) = digits.split_at(digits.len() - scale);
+        out.push_str(int);
+        out.push('.');
+        out.push_str(frac);
+    } else {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', scale - digits.len()));
+        out.push_str(digits);
     }
     out
 }
@@ -129,6 +160,16 @@ pub fn from_json_number(text: &str, scale: i32) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_strings_have_no_exponent() {
+        assert_eq!(plain_string(&[0x30, 0x39], 2), "123.45");
+        assert_eq!(plain_string(&[0x30, 0x39], -2), "1234500");
+        assert_eq!(plain_string(&[0xFF, 0x64], 4), "-0.0156");
+        assert_eq!(plain_string(&[0x00], 3), "0.000");
+        assert_eq!(plain_string(&[0x00], -3), "0");
+        assert_eq!(plain_string(&[0x05], 0), "5");
+    }
 
     #[test]
     fn unscaled_bytes_round_trip_through_text() {
