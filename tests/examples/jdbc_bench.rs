@@ -6,7 +6,8 @@
 //! ```sh
 //! cargo build --release --bins && cargo run --release -p weir-e2e --example jdbc_bench
 //! ```
-//! Options: `--rows N` (default 200,000).
+//! Options: `--rows N` (default 200,000), `--poll N` records per `put`
+//! (`consumer.override.max.poll.records`, default 500 as in Kafka).
 
 use std::time::{Duration, Instant};
 
@@ -98,6 +99,7 @@ fn sink(
 
 fn main() {
     let rows = arg("--rows", 200_000);
+    let poll = arg("--poll", 500);
     let pg = PgServer::start(PgOptions::new().set("synchronous_commit", "off")).expect("postgres");
     let maria = MariaDb::start().expect("mariadb");
     let w = Workdir::new();
@@ -110,7 +112,8 @@ fn main() {
     let common = json!({
         "connector.class": "io.confluent.connect.jdbc.JdbcSinkConnector",
         "topics": TOPIC, "insert.mode": "upsert", "pk.mode": "record_value", "pk.fields": "id",
-        "auto.create": "true",
+        "auto.create": "true", "batch.size": "3000",
+        "consumer.override.max.poll.records": poll.to_string(),
         "value.converter": "org.apache.kafka.connect.json.JsonConverter",
     });
     let with = |extra: serde_json::Value| weir_e2e::with_keys(common.clone(), &extra);
@@ -221,7 +224,7 @@ fn main() {
     );
 
     println!(
-        "JDBC sink benchmark: {rows} rows (id, name, qty, price, ts), JSON with schemas, upsert by id"
+        "JDBC sink benchmark: {rows} rows (id, name, qty, price, ts), JSON with schemas, upsert by id, {poll} records per put"
     );
     println!(
         "  PostgreSQL sink (log -> upsert): {:9.0} rows/s ({:.2} s)",
