@@ -252,6 +252,14 @@ impl Settings {
                 None
             }
         };
+        if let Some(url) = &url
+            && let Some(tls) = url.tls_required()
+        {
+            errors.push(ConfigError::new(
+                CONNECTION_URL,
+                format!("{tls} asks for TLS to the database, which weir's JDBC sink does not support yet (use a connection on a trusted network or a TLS tunnel)"),
+            ));
+        }
         if let Some(url) = &url {
             let dialect = string_of(&p, DIALECT_NAME);
             if !dialect.is_empty() && dialect != url.dialect.confluent_name() {
@@ -595,6 +603,30 @@ mod tests {
         assert_eq!(
             keys(Flavor::Debezium, &[PG, ("schema.evolution", "advanced")]),
             [SCHEMA_EVOLUTION]
+        );
+        assert_eq!(
+            keys(
+                Flavor::Confluent,
+                &[(
+                    "connection.url",
+                    "jdbc:postgresql://h/db?sslmode=verify-full"
+                )]
+            ),
+            [CONNECTION_URL]
+        );
+        assert_eq!(
+            keys(
+                Flavor::Confluent,
+                &[("connection.url", "jdbc:mysql://h/db?useSSL=true")]
+            ),
+            [CONNECTION_URL]
+        );
+        assert!(
+            parse(
+                Flavor::Confluent,
+                &[("connection.url", "jdbc:postgresql://h/db?sslmode=disable")]
+            )
+            .is_ok()
         );
     }
 

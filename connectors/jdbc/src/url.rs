@@ -130,6 +130,26 @@ impl JdbcUrl {
         }
     }
 
+    /// The parameter that demands TLS, if one does (`sslmode=require|verify-ca|verify-full`
+    /// on PostgreSQL; `useSSL`, `requireSSL`, `sslMode` on MySQL and MariaDB).
+    pub fn tls_required(&self) -> Option<String> {
+        let on = |v: &str| v.eq_ignore_ascii_case("true");
+        self.params.iter().find_map(|(k, v)| {
+            let demands = match (self.dialect, k.as_str()) {
+                (Dialect::Postgres, "sslmode") => ["require", "verify-ca", "verify-full"]
+                    .contains(&v.to_ascii_lowercase().as_str()),
+                (Dialect::Postgres, "ssl") => on(v),
+                (Dialect::MySql, "useSSL" | "requireSSL" | "useSsl") => on(v),
+                (Dialect::MySql, "sslMode" | "sslmode") => !matches!(
+                    v.to_ascii_lowercase().as_str(),
+                    "disabled" | "disable" | "preferred" | "prefer"
+                ),
+                _ => false,
+            };
+            demands.then(|| format!("{k}={v}"))
+        })
+    }
+
     /// The URL as a user wrote it, the password replaced by `****`.
     pub fn display(&self) -> String {
         let scheme = match self.dialect {
