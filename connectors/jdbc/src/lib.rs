@@ -191,6 +191,9 @@ impl JdbcSinkTask {
             Err(DbError::Data(reason)) => {
                 tracing::warn!(error = %reason,
                     "a batch was refused; writing it record by record to find the records at fault");
+                // The table may have changed under us (a column dropped): describe it again
+                // for the next batch.
+                self.tables.clear();
                 let works = db::works(&sql, settings.insert_mode, &resolved, true);
                 for (indices, reason) in target.apply(&sql, settings, &works, true).await? {
                     if let Some(last) = indices.iter().max() {
