@@ -153,12 +153,15 @@ impl Sql {
             Cell::Float64(v) if v.is_finite() => v.to_string(),
             Cell::Float32(v) if v.is_finite() => v.to_string(),
             Cell::Decimal(d) => d.clone(),
+            // Backslashes doubled and an escape-string literal on PostgreSQL, so the text
+            // means the same whatever `standard_conforming_strings` (or MySQL's
+            // NO_BACKSLASH_ESCAPES, where a doubled backslash is merely two) says.
             Cell::Text(s) => {
-                let mut quoted = s.replace('\'', "''");
-                if self.dialect == Dialect::MySql {
-                    quoted = quoted.replace('\\', "\\\\");
+                let quoted = s.replace('\\', "\\\\").replace('\'', "''");
+                match self.dialect {
+                    Dialect::Postgres => format!("E'{quoted}'"),
+                    Dialect::MySql => format!("'{quoted}'"),
                 }
-                format!("'{quoted}'")
             }
             _ => return None,
         })
@@ -504,7 +507,7 @@ mod tests {
         );
         assert_eq!(
             PG.add_column(&t("t"), &columns[1]),
-            "ALTER TABLE \"t\" ADD COLUMN IF NOT EXISTS \"note\" text DEFAULT 'it''s' NULL"
+            "ALTER TABLE \"t\" ADD COLUMN IF NOT EXISTS \"note\" text DEFAULT E'it''s' NULL"
         );
         assert_eq!(
             PG.column_type(
