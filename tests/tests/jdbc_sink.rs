@@ -474,3 +474,73 @@ fn records_a_table_cannot_take_fail_alone_with_sentences() {
     );
     drop(served);
 }
+
+#[test]
+fn update_mode_changes_existing_rows_only_in_both_dialects() {
+    let maria = MariaDb::start().expect("mariadb");
+    let pg = PgServer::start(PgOptions::new()).expect("postgres");
+    let table = "CREATE TABLE accounts (id int PRIMARY KEY, code varchar(5) NOT NULL, amount decimal(6,2)); \
+                 INSERT INTO accounts VALUES (1, 'old', 1.00), (2, 'keep', 2.00);";
+    maria.execute("weir", table).expect("mariadb table");
+    pg.sql(table).expect("postgres table");
+    let w = Workdir::new();
+    let (served, rest) = w.serve_flushing(300);
+    produce(
+        &served.bootstrap(),
+        &[
+            record("updates", 0, account(Some(1), "new", "1.50", None)),
+            record("updates", 1, account(Some(3), "none", "3.00", None)),
+        ],
+    );
+    let base = json!({
+        "connector.class": "io.confluent.connect.jdbc.JdbcSinkConnector",
+        "topics": "updates", "table.name.format": "accounts",
+        "insert.mode": "update", "pk.mode": "record_value", "pk.fields": "id",
+        "key.converter": "org.apache.kafka.connect.storage.StringConverter",
+        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+    });
+    let pg_url = format!(
+        "jdbc:postgresql://{}:{}/postgres?user=postgres",
+        pg.host(),
+        pg.port()
+    );
+    deploy(
+        &rest,
+        "to-maria",
+        &with_keys(
+            base.clone(),
+            &json!({"connection.url": maria.url("weir"), "connection.user": "root"}),
+        ),
+    );
+    deploy(
+        &rest,
+        "to-pg",
+        &with_keys(base, &json!({"connection.url": pg_url})),
+    );
+    let expected: Vec<Vec<Option<String>>> = [["1", "new", "1.50"], ["2", "keep", "2.00"]]
+        .iter()
+        .map(|r| r.iter().map(|c| Some((*c).to_string())).collect())
+        .collect();
+    weir_e2e::wait_for(
+        "both tables updated",
+        CONVERGE,
+        || {
+            maria
+                .sql("weir", "SELECT id, code, amount FROM accounts ORDER BY id")
+                .ok()
+                == Some(expected.clone())
+                && pg
+                    .sql("SELECT id, code, amount FROM accounts ORDER BY id")
+                    .ok()
+                    == Some(expected.clone())
+        },
+        || {
+            format!(
+                "{:?}\n{:?}",
+                maria.sql("weir", "SELECT * FROM accounts"),
+                pg.sql("SELECT * FROM accounts")
+            )
+        },
+    );
+    drop(served);
+}
