@@ -19,6 +19,9 @@ mod tests;
 #[cfg(test)]
 mod tests_read;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use bytes::Bytes;
 use weir_connect_api::config::Validator;
 use weir_connect_api::converter::SchemaAndValue;
@@ -41,9 +44,12 @@ pub const ENVELOPE_REQUIRED: &str = "JsonConverter with schemas.enable requires 
 #[derive(Debug, Clone)]
 pub struct JsonConverter {
     schemas_enable: bool,
-    /// Accepted and validated for compatibility; weir rebuilds schema JSON per record.
+    /// How many schemas read from JSON are kept (Kafka's `schemas.cache.size`); 0 keeps none.
     schemas_cache_size: i64,
     settings: Settings,
+    /// Connect schemas already read, by their JSON: every record of a table carries the
+    /// same schema, and reading it again for each one was most of a read's cost.
+    read_schemas: Arc<Mutex<HashMap<Node, Option<SchemaRef>>>>,
 }
 
 impl Default for JsonConverter {
@@ -56,6 +62,7 @@ impl Default for JsonConverter {
                 numeric_decimals: false,
                 replace_null_with_default: true,
             },
+            read_schemas: Arc::default(),
         }
     }
 }
@@ -67,6 +74,37 @@ impl JsonConverter {
 
     pub fn schemas_cache_size(&self) -> i64 {
         self.schemas_cache_size
+    }
+
+    /// The Connect schema of a record's `schema` member, from the cache when it was read
+    /// before. Schemas that fail to read are not cached.
+    fn read_schema(&self, node: &Node) -> Result<Option<SchemaRef>> {
+        let limit = usize::try_from(self.schemas_cache_size).unwrap_or(0);
+        if limit > 0
+            && let Some(hit) = self
+                .read_schemas
+                .lock()
+                .ok()
+                .and_then(|c| c.get(node).cloned())
+        {
+            return Ok(hit);
+        }
+        let schema = schema::to_connect(node, self.settings).map_err(|e| {
+            let e = e.into_data();
+            DataError::new(format!(
+                "Invalid schema in the \"schema\" field: {}",
+                e.message
+            ))
+        })?;
+        if limit > 0
+            && let Ok(mut cache) = self.read_schemas.lock()
+        {
+            if cache.len() >= limit {
+                cache.clear();
+            }
+            cache.insert(node.clone(), schema.clone());
+        }
+        Ok(schema)
     }
 }
 
@@ -115,6 +153,7 @@ impl Converter for JsonConverter {
         let boolean = |key: &str, default: bool| parsed.boolean(key).unwrap_or(default);
         self.schemas_enable = boolean(SCHEMAS_ENABLE, true);
         self.schemas_cache_size = parsed.int(SCHEMAS_CACHE_SIZE).unwrap_or(1000);
+        self.read_schemas = Arc::default();
         self.settings = Settings {
             numeric_decimals: parsed
                 .string(DECIMAL_FORMAT)
@@ -180,13 +219,7 @@ impl Converter for JsonConverter {
             }
             _ => return Err(DataError::new(ENVELOPE_REQUIRED).into()),
         };
-        let schema = schema::to_connect(schema_node, s).map_err(|e| {
-            let e = e.into_data();
-            DataError::new(format!(
-                "Invalid schema in the \"schema\" field: {}",
-                e.message
-            ))
-        })?;
+        let schema = self.read_schema(schema_node)?;
         let value = payload::to_connect(schema.as_ref(), Some(payload_node), s)
             .map_err(|e| e.into_data())?;
         Ok((schema, value))

@@ -326,3 +326,34 @@ fn non_finite_floats_round_trip_and_float32_parses_directly() {
     );
     assert_eq!(v, Value::Float32(1.000_000_1));
 }
+
+#[test]
+fn schemas_read_once_are_shared_from_the_cache() {
+    let record = r#"{"schema": {"type": "struct", "fields": [{"field": "id", "type": "int32"}], "optional": false, "name": "row"}, "payload": {"id": 1}}"#;
+    let other = r#"{"schema": {"type": "struct", "fields": [{"field": "id", "type": "int64"}], "optional": false, "name": "row"}, "payload": {"id": 1}}"#;
+    let c = converter(&[]);
+    let (a, _) = read(&c, record);
+    let (b, _) = read(&c, record);
+    let (d, _) = read(&c, other);
+    let (a, b, d) = (a.expect("a"), b.expect("b"), d.expect("d"));
+    assert!(
+        std::sync::Arc::ptr_eq(&a, &b),
+        "the same schema JSON reads as one shared schema"
+    );
+    assert_eq!(
+        d.fields[0].schema.kind,
+        SchemaType::Int64,
+        "a different schema is read anew"
+    );
+    let uncached = converter(&[("schemas.cache.size", "0")]);
+    let (x, _) = read(&uncached, record);
+    let (y, _) = read(&uncached, record);
+    let (x, y) = (x.expect("x"), y.expect("y"));
+    assert!(
+        !std::sync::Arc::ptr_eq(&x, &y) && x == y,
+        "schemas.cache.size=0 keeps none"
+    );
+    assert!(
+        read_err(&c, r#"{"schema": {"type": "nope"}, "payload": 1}"#).contains("Invalid schema")
+    );
+}
