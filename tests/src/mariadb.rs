@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::pg::process::{alive, free_port, run, signal};
+use crate::pg::process::{alive, free_port, run, signal_and_wait};
 
 /// The address the server listens on.
 pub const HOST: &str = "127.0.0.1";
@@ -292,20 +292,14 @@ impl MariaDb {
         if child.try_wait()?.is_some() {
             return Ok(());
         }
-        // The child is not reaped yet, so its PID cannot name another process.
-        signal("TERM", &[child.id()])?;
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        while child.try_wait()?.is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                child.wait().context("cannot reap mariadbd")?;
-                bail!(
-                    "mariadbd on port {} did not shut down within {STOP_TIMEOUT:?} (killed)\n{}",
-                    self.port,
-                    tail(&self.log())
-                );
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        if !signal_and_wait(&mut child, "TERM", STOP_TIMEOUT)? {
+            let _ = child.kill();
+            child.wait().context("cannot reap mariadbd")?;
+            bail!(
+                "mariadbd on port {} did not shut down within {STOP_TIMEOUT:?} (killed)\n{}",
+                self.port,
+                tail(&self.log())
+            );
         }
         Ok(())
     }

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 pub use options::{PgAuth, PgOptions, PgRole};
-use process::{alive, check, children_of, chown_postgres, free_port, run, signal};
+use process::{alive, check, children_of, chown_postgres, free_port, run, signal, signal_and_wait};
 
 /// The superuser `initdb` creates; it logs in without a password through the socket (and
 /// over TCP) in every configuration.
@@ -251,19 +251,14 @@ impl PgServer {
         if child.try_wait()?.is_some() {
             return Ok(());
         }
-        signal("INT", &[child.id()])?;
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        while child.try_wait()?.is_none() {
-            if Instant::now() > deadline {
-                self.child = Some(child);
-                self.kill9()?;
-                bail!(
-                    "postgres on port {} did not shut down within {STOP_TIMEOUT:?} (killed)\n{}",
-                    self.port,
-                    tail(&self.log())
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if !signal_and_wait(&mut child, "INT", STOP_TIMEOUT)? {
+            self.child = Some(child);
+            self.kill9()?;
+            bail!(
+                "postgres on port {} did not shut down within {STOP_TIMEOUT:?} (killed)\n{}",
+                self.port,
+                tail(&self.log())
+            );
         }
         Ok(())
     }

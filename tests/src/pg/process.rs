@@ -41,6 +41,25 @@ pub(crate) fn signal(sig: &str, pids: &[u32]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Sends `sig` to the running `child` and waits up to `timeout` for it to exit: whether it
+/// did (when not, it still runs and is not reaped).
+pub(crate) fn signal_and_wait(
+    child: &mut std::process::Child,
+    sig: &str,
+    timeout: std::time::Duration,
+) -> anyhow::Result<bool> {
+    // The child is not reaped yet, so its PID cannot name another process.
+    signal(sig, &[child.id()])?;
+    let deadline = std::time::Instant::now() + timeout;
+    while child.try_wait()?.is_none() {
+        if std::time::Instant::now() > deadline {
+            return Ok(false);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Ok(true)
+}
+
 /// The PIDs whose parent is `pid` (from /proc; the postmaster's backends and workers).
 pub(super) fn children_of(pid: u32) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
