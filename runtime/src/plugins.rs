@@ -42,13 +42,13 @@ pub static CONNECTORS: &[ConnectorPlugin] = &[
     ConnectorPlugin {
         class: weir_connector_s3::CONNECTOR_CLASS,
         kind: ConnectorType::Sink,
-        new: || Box::<weir_connector_s3::S3SinkConnector>::default(),
+        new: || Box::new(weir_connector_s3::connector()),
         task: TaskFactory::Sink(|| Box::<weir_connector_s3::S3SinkTask>::default()),
     },
     ConnectorPlugin {
         class: weir_connector_elasticsearch::CONNECTOR_CLASS,
         kind: ConnectorType::Sink,
-        new: || Box::<weir_connector_elasticsearch::ElasticsearchSinkConnector>::default(),
+        new: || Box::new(weir_connector_elasticsearch::connector()),
         task: TaskFactory::Sink(|| {
             Box::<weir_connector_elasticsearch::ElasticsearchSinkTask>::default()
         }),
@@ -56,13 +56,13 @@ pub static CONNECTORS: &[ConnectorPlugin] = &[
     ConnectorPlugin {
         class: weir_connector_jdbc::CONFLUENT_CLASS,
         kind: ConnectorType::Sink,
-        new: || Box::new(weir_connector_jdbc::JdbcSinkConnector::confluent()),
+        new: || Box::new(weir_connector_jdbc::confluent_connector()),
         task: TaskFactory::Sink(|| Box::new(weir_connector_jdbc::JdbcSinkTask::confluent())),
     },
     ConnectorPlugin {
         class: weir_connector_jdbc::DEBEZIUM_CLASS,
         kind: ConnectorType::Sink,
-        new: || Box::new(weir_connector_jdbc::JdbcSinkConnector::debezium()),
+        new: || Box::new(weir_connector_jdbc::debezium_connector()),
         task: TaskFactory::Sink(|| Box::new(weir_connector_jdbc::JdbcSinkTask::debezium())),
     },
 ];

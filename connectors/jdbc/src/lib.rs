@@ -31,7 +31,7 @@ use std::collections::{BTreeMap, HashMap};
 use weir_connect_api::connector::BoxFuture;
 use weir_connect_api::error::RecordFailure;
 use weir_connect_api::{
-    ConfigDef, ConfigMap, ConnectRecord, Connector, ConnectorError, ConnectorType, Result,
+    ConfigMap, ConnectRecord, ConnectorError, ConnectorType, Result, SharedConfigConnector,
     SinkTask, TopicPartition,
 };
 
@@ -48,57 +48,22 @@ pub const CONFLUENT_CLASS: &str = "io.confluent.connect.jdbc.JdbcSinkConnector";
 /// Debezium's class name.
 pub const DEBEZIUM_CLASS: &str = "io.debezium.connector.jdbc.JdbcSinkConnector";
 
-/// The connector: checks the config and hands every task the same one.
-#[derive(Debug)]
-pub struct JdbcSinkConnector {
-    flavor: Flavor,
-    config: ConfigMap,
-}
-
-impl JdbcSinkConnector {
-    pub fn confluent() -> Self {
-        Self {
-            flavor: Flavor::Confluent,
-            config: ConfigMap::new(),
-        }
-    }
-    pub fn debezium() -> Self {
-        Self {
-            flavor: Flavor::Debezium,
-            config: ConfigMap::new(),
-        }
-    }
-}
-
-impl Connector for JdbcSinkConnector {
-    fn version(&self) -> &str {
-        API_VERSION
-    }
-    fn kind(&self) -> ConnectorType {
-        ConnectorType::Sink
-    }
-    fn config_def(&self) -> ConfigDef {
-        match self.flavor {
-            Flavor::Confluent => config::confluent_def(),
-            Flavor::Debezium => config::debezium_def(),
-        }
-    }
-    fn validate(&self, config: &ConfigMap) -> Vec<weir_connect_api::config::ConfigError> {
-        Settings::parse(self.flavor, config)
+/// Confluent's class: checks the config and hands every task the same one.
+pub fn confluent_connector() -> SharedConfigConnector {
+    SharedConfigConnector::new(ConnectorType::Sink, config::confluent_def, |config| {
+        Settings::parse(Flavor::Confluent, config)
             .err()
             .unwrap_or_default()
-    }
-    fn start(&mut self, config: &ConfigMap) -> Result<()> {
-        Settings::parse(self.flavor, config).map_err(ConnectorError::Config)?;
-        self.config = config.clone();
-        Ok(())
-    }
-    fn task_configs(&self, max_tasks: usize) -> Result<Vec<ConfigMap>> {
-        Ok(vec![self.config.clone(); max_tasks.max(1)])
-    }
-    fn stop(&mut self) -> Result<()> {
-        Ok(())
-    }
+    })
+}
+
+/// Debezium's class: checks the config and hands every task the same one.
+pub fn debezium_connector() -> SharedConfigConnector {
+    SharedConfigConnector::new(ConnectorType::Sink, config::debezium_def, |config| {
+        Settings::parse(Flavor::Debezium, config)
+            .err()
+            .unwrap_or_default()
+    })
 }
 
 /// The task: writes each `put` in one transaction.

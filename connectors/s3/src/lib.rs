@@ -31,8 +31,8 @@ use std::sync::Arc;
 use weir_connect_api::connector::BoxFuture;
 use weir_connect_api::error::RecordFailure;
 use weir_connect_api::{
-    ConfigDef, ConfigMap, ConnectRecord, Connector, ConnectorError, ConnectorType, Converter,
-    Result, SinkTask, SinkTaskContext, TopicPartition,
+    ConfigMap, ConnectRecord, ConnectorError, ConnectorType, Converter, Result,
+    SharedConfigConnector, SinkTask, SinkTaskContext, TopicPartition,
 };
 
 use crate::config::{NullValues, Settings};
@@ -47,35 +47,11 @@ pub const API_VERSION: &str = weir_connect_api::API_VERSION;
 pub const CONNECTOR_CLASS: &str = "io.confluent.connect.s3.S3SinkConnector";
 const JSON_CONVERTER: &str = "org.apache.kafka.connect.json.JsonConverter";
 
-#[derive(Debug, Default)]
-pub struct S3SinkConnector {
-    config: ConfigMap,
-}
-
-impl Connector for S3SinkConnector {
-    fn version(&self) -> &str {
-        API_VERSION
-    }
-    fn kind(&self) -> ConnectorType {
-        ConnectorType::Sink
-    }
-    fn config_def(&self) -> ConfigDef {
-        config::config_def()
-    }
-    fn validate(&self, config: &ConfigMap) -> Vec<weir_connect_api::config::ConfigError> {
+/// The connector: checks the config and hands every task the same one.
+pub fn connector() -> SharedConfigConnector {
+    SharedConfigConnector::new(ConnectorType::Sink, config::config_def, |config| {
         Settings::parse(config).err().unwrap_or_default()
-    }
-    fn start(&mut self, config: &ConfigMap) -> Result<()> {
-        Settings::parse(config).map_err(ConnectorError::Config)?;
-        self.config = config.clone();
-        Ok(())
-    }
-    fn task_configs(&self, max_tasks: usize) -> Result<Vec<ConfigMap>> {
-        Ok(vec![self.config.clone(); max_tasks.max(1)])
-    }
-    fn stop(&mut self) -> Result<()> {
-        Ok(())
-    }
+    })
 }
 
 #[derive(Default)]

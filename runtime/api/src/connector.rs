@@ -52,6 +52,61 @@ pub trait Connector: Send {
     fn stop(&mut self) -> Result<()>;
 }
 
+/// A connector whose whole job is to check its config and give every task the same copy,
+/// as Kafka's sinks do in `taskConfigs`: `check` returns every problem of a config, each
+/// naming its key (used by both `validate` and `start`).
+#[derive(Debug, Clone)]
+pub struct SharedConfigConnector {
+    kind: ConnectorType,
+    def: fn() -> ConfigDef,
+    check: fn(&ConfigMap) -> Vec<crate::config::ConfigError>,
+    config: ConfigMap,
+}
+
+impl SharedConfigConnector {
+    pub fn new(
+        kind: ConnectorType,
+        def: fn() -> ConfigDef,
+        check: fn(&ConfigMap) -> Vec<crate::config::ConfigError>,
+    ) -> Self {
+        Self {
+            kind,
+            def,
+            check,
+            config: ConfigMap::new(),
+        }
+    }
+}
+
+impl Connector for SharedConfigConnector {
+    fn version(&self) -> &str {
+        crate::API_VERSION
+    }
+    fn kind(&self) -> ConnectorType {
+        self.kind
+    }
+    fn config_def(&self) -> ConfigDef {
+        (self.def)()
+    }
+    fn validate(&self, config: &ConfigMap) -> Vec<crate::config::ConfigError> {
+        (self.check)(config)
+    }
+    fn start(&mut self, config: &ConfigMap) -> Result<()> {
+        let problems = (self.check)(config);
+        if !problems.is_empty() {
+            return Err(crate::error::ConnectorError::Config(problems));
+        }
+        self.config = config.clone();
+        Ok(())
+    }
+    fn task_configs(&self, max_tasks: usize) -> Result<Vec<ConfigMap>> {
+        Ok(vec![self.config.clone(); max_tasks.max(1)])
+    }
+    fn stop(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
 /// What a source task can ask of the worker.
 pub trait SourceTaskContext: Send + Sync {
     /// The last committed offset of a source partition (`connect-offsets`).

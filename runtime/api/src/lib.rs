@@ -34,7 +34,9 @@ pub mod transform;
 pub mod value;
 
 pub use config::{ConfigDef, ConfigMap, ConfigType, Importance, Secret};
-pub use connector::{Connector, ConnectorType, SinkTask, SinkTaskContext, SourceTask};
+pub use connector::{
+    Connector, ConnectorType, SharedConfigConnector, SinkTask, SinkTaskContext, SourceTask,
+};
 pub use converter::Converter;
 pub use error::{ConnectorError, DataError, Result};
 pub use record::{ConnectRecord, Header, Headers, SourcePosition, TopicPartition};
