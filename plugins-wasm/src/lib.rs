@@ -6,5 +6,8 @@
 //! CPU budget (fuel or epoch deadline) and no filesystem, network or stdio unless granted.
 //! A guest SDK and example plugins (C, WAT and Rust) are built from source by the tests.
 
+pub mod framing;
+pub mod host;
+
 /// The connector API version this host was built against.
 pub const API_VERSION: &str = weir_connect_api::API_VERSION;

@@ -1,0 +1,269 @@
+//! The batch framing records cross the host/guest boundary in (ABI v1, see `ABI.md`):
+//! fixed-width little-endian fields, no varints, so a guest in WAT or C reads and writes it
+//! with plain loads and stores.
+//!
+//! ```text
+//! batch  := u32 magic ("WRB1") | u32 count | record*
+//! record := u32 index | u8 op | u8 flags | u16 n_headers | i64 timestamp_ms
+//!           | u32 topic_len | topic | u32 key_len | key | u32 value_len | value
+//!           | n_headers x (u16 name_len | name | u32 value_len | value)
+//! ```
+//! `index` is the record's position in the input batch; an output record carries the index
+//! of the input it came from. Flags: bit 0 key is null, bit 1 value is null, bit 2 no
+//! timestamp; a null header value has length `u32::MAX`.
+
+use bytes::Bytes;
+
+/// `"WRB1"` read as a little-endian u32.
+pub const MAGIC: u32 = u32::from_le_bytes(*b"WRB1");
+/// Flag bits.
+pub const KEY_NULL: u8 = 1;
+pub const VALUE_NULL: u8 = 2;
+pub const NO_TIMESTAMP: u8 = 4;
+const NULL_LEN: u32 = u32::MAX;
+
+/// One record as it crosses the boundary.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WireRecord {
+    pub index: u32,
+    /// Debezium's op (`c`, `u`, `d`, `r`, `t`) as a byte, 0 for a plain record.
+    pub op: u8,
+    pub timestamp: Option<i64>,
+    pub topic: String,
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+    pub headers: Vec<(String, Option<Bytes>)>,
+}
+
+/// Why a batch could not be read: what, and at which byte.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed record batch at byte {at}: {what}")]
+pub struct FramingError {
+    pub at: usize,
+    pub what: String,
+}
+
+/// Encodes `records` as one batch.
+pub fn encode(records: &[WireRecord]) -> Vec<u8> {
+    let size: usize = records
+        .iter()
+        .map(|r| {
+            28 + r.topic.len()
+                + r.key.as_ref().map_or(0, Bytes::len)
+                + r.value.as_ref().map_or(0, Bytes::len)
+                + r.headers
+                    .iter()
+                    .map(|(n, v)| 6 + n.len() + v.as_ref().map_or(0, Bytes::len))
+                    .sum::<usize>()
+        })
+        .sum();
+    let mut out = Vec::with_capacity(8 + size);
+    out.extend_from_slice(&MAGIC.to_le_bytes());
+    out.extend_from_slice(&(records.len() as u32).to_le_bytes());
+    for r in records {
+        let mut flags = 0;
+        if r.key.is_none() {
+            flags |= KEY_NULL;
+        }
+        if r.value.is_none() {
+            flags |= VALUE_NULL;
+        }
+        if r.timestamp.is_none() {
+            flags |= NO_TIMESTAMP;
+        }
+        out.extend_from_slice(&r.index.to_le_bytes());
+        out.push(r.op);
+        out.push(flags);
+        out.extend_from_slice(&(r.headers.len() as u16).to_le_bytes());
+        out.extend_from_slice(&r.timestamp.unwrap_or(0).to_le_bytes());
+        put_bytes(&mut out, Some(r.topic.as_bytes()));
+        put_bytes(&mut out, r.key.as_deref());
+        put_bytes(&mut out, r.value.as_deref());
+        for (name, value) in &r.headers {
+            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            out.extend_from_slice(name.as_bytes());
+            put_bytes(&mut out, value.as_deref());
+        }
+    }
+    out
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+    match bytes {
+        Some(b) => {
+            out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+            out.extend_from_slice(b);
+        }
+        None => out.extend_from_slice(&NULL_LEN.to_le_bytes()),
+    }
+}
+
+/// A cursor over untrusted bytes: every read is bounds-checked.
+struct Reader<'a> {
+    buf: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn fail<T>(&self, what: impl Into<String>) -> Result<T, FramingError> {
+        Err(FramingError {
+            at: self.at,
+            what: what.into(),
+        })
+    }
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], FramingError> {
+        match self.at.checked_add(n).filter(|end| *end <= self.buf.len()) {
+            Some(end) => {
+                let s = &self.buf[self.at..end];
+                self.at = end;
+                Ok(s)
+            }
+            None => self.fail(format!(
+                "{what} needs {n} bytes, {} are left",
+                self.buf.len() - self.at
+            )),
+        }
+    }
+    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], FramingError> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N, what)?);
+        Ok(a)
+    }
+    fn u8(&mut self, what: &str) -> Result<u8, FramingError> {
+        Ok(self.array::<1>(what)?[0])
+    }
+    fn u16(&mut self, what: &str) -> Result<u16, FramingError> {
+        Ok(u16::from_le_bytes(self.array(what)?))
+    }
+    fn u32(&mut self, what: &str) -> Result<u32, FramingError> {
+        Ok(u32::from_le_bytes(self.array(what)?))
+    }
+    fn i64(&mut self, what: &str) -> Result<i64, FramingError> {
+        Ok(i64::from_le_bytes(self.array(what)?))
+    }
+    fn bytes(&mut self, what: &str) -> Result<Option<Bytes>, FramingError> {
+        let len = self.u32(what)?;
+        if len == NULL_LEN {
+            return Ok(None);
+        }
+        Ok(Some(Bytes::copy_from_slice(self.take(len as usize, what)?)))
+    }
+    fn text(&mut self, len: usize, what: &str) -> Result<String, FramingError> {
+        let at = self.at;
+        let raw = self.take(len, what)?;
+        String::from_utf8(raw.to_vec()).map_err(|_| FramingError {
+            at,
+            what: format!("{what} is not UTF-8"),
+        })
+    }
+}
+
+/// Decodes a batch; `max_records` bounds what a guest may claim to return.
+pub fn decode(buf: &[u8], max_records: usize) -> Result<Vec<WireRecord>, FramingError> {
+    let mut r = Reader { buf, at: 0 };
+    let magic = r.u32("the magic number")?;
+    if magic != MAGIC {
+        return Err(FramingError {
+            at: 0,
+            what: format!("the magic number is {magic:#010x}, not \"WRB1\""),
+        });
+    }
+    let count = r.u32("the record count")? as usize;
+    if count > max_records {
+        return r.fail(format!(
+            "the batch claims {count} records, more than the {max_records} allowed"
+        ));
+    }
+    let mut records = Vec::with_capacity(count.min(4096));
+    for _ in 0..count {
+        let index = r.u32("a record's index")?;
+        let op = r.u8("a record's op")?;
+        let flags = r.u8("a record's flags")?;
+        if flags & !(KEY_NULL | VALUE_NULL | NO_TIMESTAMP) != 0 {
+            return r.fail(format!("unknown flag bits {flags:#04x}"));
+        }
+        let n_headers = r.u16("a record's header count")?;
+        let ts = r.i64("a record's timestamp")?;
+        let topic_len = r.u32("a record's topic length")?;
+        let topic = r.text(topic_len as usize, "the topic")?;
+        let key = r.bytes("the key")?;
+        let value = r.bytes("the value")?;
+        if key.is_some() == (flags & KEY_NULL != 0) || value.is_some() == (flags & VALUE_NULL != 0)
+        {
+            return r.fail("the null flags disagree with the key or value lengths");
+        }
+        let mut headers = Vec::with_capacity(usize::from(n_headers).min(64));
+        for _ in 0..n_headers {
+            let len = r.u16("a header name length")?;
+            let name = r.text(usize::from(len), "a header name")?;
+            headers.push((name, r.bytes("a header value")?));
+        }
+        records.push(WireRecord {
+            index,
+            op,
+            timestamp: (flags & NO_TIMESTAMP == 0).then_some(ts),
+            topic,
+            key,
+            value,
+            headers,
+        });
+    }
+    if r.at != buf.len() {
+        return r.fail(format!("{} bytes after the last record", buf.len() - r.at));
+    }
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<WireRecord> {
+        vec![
+            WireRecord {
+                index: 0,
+                op: b'c',
+                timestamp: Some(1_700_000_000_000),
+                topic: "orders".into(),
+                key: Some(Bytes::from_static(b"k1")),
+                value: Some(Bytes::from_static(b"{\"a\":1}")),
+                headers: vec![
+                    ("h".into(), Some(Bytes::from_static(b"v"))),
+                    ("n".into(), None),
+                ],
+            },
+            WireRecord {
+                index: 1,
+                topic: "orders".into(),
+                ..WireRecord::default()
+            },
+        ]
+    }
+
+    #[test]
+    fn batches_round_trip() {
+        let bytes = encode(&sample());
+        assert_eq!(&bytes[..4], b"WRB1");
+        assert_eq!(decode(&bytes, 10), Ok(sample()));
+        assert_eq!(decode(&encode(&[]), 10), Ok(vec![]));
+    }
+
+    #[test]
+    fn every_truncation_and_garbage_is_an_error() {
+        let bytes = encode(&sample());
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut], 10).is_err(), "cut at {cut}");
+        }
+        let mut extra = bytes.clone();
+        extra.push(0);
+        assert!(decode(&extra, 10).is_err_and(|e| e.what.contains("after the last record")));
+        assert!(decode(&bytes, 1).is_err_and(|e| e.what.contains("claims 2 records")));
+        let mut bad = bytes.clone();
+        bad[0] = b'X';
+        assert!(decode(&bad, 10).is_err_and(|e| e.what.contains("magic")));
+        let mut huge = bytes;
+        // The first record's topic length claims 4 GiB.
+        huge[24..28].copy_from_slice(&0xFFFF_FFF0_u32.to_le_bytes());
+        assert!(decode(&huge, 10).is_err_and(|e| e.what.contains("needs")));
+    }
+}
