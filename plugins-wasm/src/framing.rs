@@ -10,7 +10,8 @@
 //! ```
 //! `index` is the record's position in the input batch; an output record carries the index
 //! of the input it came from. Flags: bit 0 key is null, bit 1 value is null, bit 2 no
-//! timestamp; a null header value has length `u32::MAX`.
+//! timestamp, bits 3-4 the key's [`Encoding`], bits 5-6 the value's; a null key, value or
+//! header value has length `u32::MAX`.
 
 use bytes::Bytes;
 
@@ -21,6 +22,31 @@ pub const KEY_NULL: u8 = 1;
 pub const VALUE_NULL: u8 = 2;
 pub const NO_TIMESTAMP: u8 = 4;
 const NULL_LEN: u32 = u32::MAX;
+const KEY_ENCODING_SHIFT: u8 = 3;
+const VALUE_ENCODING_SHIFT: u8 = 5;
+
+/// What the bytes of a key or value are (flag bits 3-4 and 5-6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Encoding {
+    /// Raw bytes.
+    #[default]
+    Bytes = 0,
+    /// UTF-8 text.
+    String = 1,
+    /// Schemaless JSON text.
+    Json = 2,
+}
+
+impl Encoding {
+    fn from_bits(bits: u8) -> Option<Encoding> {
+        match bits & 3 {
+            0 => Some(Encoding::Bytes),
+            1 => Some(Encoding::String),
+            2 => Some(Encoding::Json),
+            _ => None,
+        }
+    }
+}
 
 /// One record as it crosses the boundary.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -31,7 +57,9 @@ pub struct WireRecord {
     pub timestamp: Option<i64>,
     pub topic: String,
     pub key: Option<Bytes>,
+    pub key_encoding: Encoding,
     pub value: Option<Bytes>,
+    pub value_encoding: Encoding,
     pub headers: Vec<(String, Option<Bytes>)>,
 }
 
@@ -71,6 +99,8 @@ pub fn encode(records: &[WireRecord]) -> Vec<u8> {
         if r.timestamp.is_none() {
             flags |= NO_TIMESTAMP;
         }
+        flags |= (r.key_encoding as u8) << KEY_ENCODING_SHIFT;
+        flags |= (r.value_encoding as u8) << VALUE_ENCODING_SHIFT;
         out.extend_from_slice(&r.index.to_le_bytes());
         out.push(r.op);
         out.push(flags);
@@ -179,9 +209,15 @@ pub fn decode(buf: &[u8], max_records: usize) -> Result<Vec<WireRecord>, Framing
         let index = r.u32("a record's index")?;
         let op = r.u8("a record's op")?;
         let flags = r.u8("a record's flags")?;
-        if flags & !(KEY_NULL | VALUE_NULL | NO_TIMESTAMP) != 0 {
+        if flags & 0x80 != 0 {
             return r.fail(format!("unknown flag bits {flags:#04x}"));
         }
+        let (Some(key_encoding), Some(value_encoding)) = (
+            Encoding::from_bits(flags >> KEY_ENCODING_SHIFT),
+            Encoding::from_bits(flags >> VALUE_ENCODING_SHIFT),
+        ) else {
+            return r.fail(format!("unknown encoding in flags {flags:#04x}"));
+        };
         let n_headers = r.u16("a record's header count")?;
         let ts = r.i64("a record's timestamp")?;
         let topic_len = r.u32("a record's topic length")?;
@@ -204,7 +240,9 @@ pub fn decode(buf: &[u8], max_records: usize) -> Result<Vec<WireRecord>, Framing
             timestamp: (flags & NO_TIMESTAMP == 0).then_some(ts),
             topic,
             key,
+            key_encoding,
             value,
+            value_encoding,
             headers,
         });
     }
@@ -226,7 +264,9 @@ mod tests {
                 timestamp: Some(1_700_000_000_000),
                 topic: "orders".into(),
                 key: Some(Bytes::from_static(b"k1")),
+                key_encoding: Encoding::String,
                 value: Some(Bytes::from_static(b"{\"a\":1}")),
+                value_encoding: Encoding::Json,
                 headers: vec![
                     ("h".into(), Some(Bytes::from_static(b"v"))),
                     ("n".into(), None),
@@ -258,6 +298,9 @@ mod tests {
         extra.push(0);
         assert!(decode(&extra, 10).is_err_and(|e| e.what.contains("after the last record")));
         assert!(decode(&bytes, 1).is_err_and(|e| e.what.contains("claims 2 records")));
+        let mut bad = bytes.clone();
+        bad[13] |= 0x18; // the first record's key encoding becomes 3
+        assert!(decode(&bad, 10).is_err_and(|e| e.what.contains("unknown encoding")));
         let mut bad = bytes.clone();
         bad[0] = b'X';
         assert!(decode(&bad, 10).is_err_and(|e| e.what.contains("magic")));

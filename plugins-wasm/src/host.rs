@@ -1,47 +1,137 @@
-//! The wasmtime host (draft): one engine with epoch interruption driven by a ticker thread,
-//! modules compiled once, and per-task instances with a memory cap and a deadline per call.
-//! Only the `weir` imports of ABI v1 are linked: a module importing anything else does not
-//! instantiate.
+//! The wasmtime host: one engine with epoch interruption driven by a ticker thread, and
+//! modules compiled once per content hash. Instances live in [`crate::instance`].
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use wasmtime::{
-    Caller, Config, Engine, Linker, Memory, Module, Store, StoreLimits, StoreLimitsBuilder,
-    TypedFunc,
-};
+use sha2::{Digest, Sha256};
+use wasmtime::{Config, Engine, ExternType, Module};
 
-/// Epoch ticks per second: the deadline's granularity.
-const TICK: Duration = Duration::from_millis(10);
+/// Epoch tick: the deadline's granularity.
+pub(crate) const TICK: Duration = Duration::from_millis(10);
+/// The WebAssembly stack a call may use.
+const MAX_WASM_STACK: usize = 512 << 10;
 
 /// Why a plugin could not be loaded or called.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum PluginError {
-    #[error("plugin {plugin}: {message}")]
+    #[error("WASM plugin {plugin}: {message}")]
     Load { plugin: String, message: String },
-    #[error("plugin {plugin}, {entry}: {message}")]
+    #[error("WASM plugin {plugin}, {entry}: {message}")]
     Call {
         plugin: String,
         entry: &'static str,
         message: String,
+        /// The guest asked for the call to be retried (a sink's `weir_put` returned 1).
+        retriable: bool,
     },
 }
 
-/// The shared engine and its epoch ticker (stopped on drop).
+impl PluginError {
+    pub fn is_retriable(&self) -> bool {
+        matches!(
+            self,
+            PluginError::Call {
+                retriable: true,
+                ..
+            }
+        )
+    }
+}
+
+/// What a module is, from the entry points it exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Transform,
+    Predicate,
+    Sink,
+    Source,
+}
+
+impl Kind {
+    /// The entry point that makes a module this kind.
+    pub fn entry(self) -> &'static str {
+        match self {
+            Kind::Transform => "weir_transform",
+            Kind::Predicate => "weir_test",
+            Kind::Sink => "weir_put",
+            Kind::Source => "weir_poll",
+        }
+    }
+
+    /// Kafka Connect's word for the kind in plugin listings.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Transform => "transformation",
+            Kind::Predicate => "predicate",
+            Kind::Sink => "sink",
+            Kind::Source => "source",
+        }
+    }
+}
+
+/// A compiled plugin: its name, kind, content hash and module.
+#[derive(Clone)]
+pub struct Plugin {
+    pub name: String,
+    pub kind: Kind,
+    /// SHA-256 of the module's bytes, hex.
+    pub hash: String,
+    pub(crate) module: Module,
+    pub(crate) engine: Engine,
+}
+
+impl fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("hash", &self.hash)
+            .finish()
+    }
+}
+
+impl Plugin {
+    /// A short version string for listings: `wasm-<first 12 hex digits of the hash>`.
+    pub fn version(&self) -> String {
+        format!("wasm-{}", &self.hash[..12.min(self.hash.len())])
+    }
+}
+
+/// The shared engine, its epoch ticker (stopped on drop) and the compiled-module cache.
 pub struct Host {
     engine: Engine,
     stop: Arc<AtomicBool>,
+    cache: Mutex<HashMap<String, Module>>,
 }
 
+impl fmt::Debug for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Host").finish_non_exhaustive()
+    }
+}
+
+static SHARED: OnceLock<Result<Host, PluginError>> = OnceLock::new();
+
 impl Host {
+    /// The process's host, started on first use.
+    pub fn shared() -> Result<&'static Host, PluginError> {
+        SHARED.get_or_init(Host::new).as_ref().map_err(Clone::clone)
+    }
+
     pub fn new() -> Result<Host, PluginError> {
+        let engine_error = |message: String| PluginError::Load {
+            plugin: String::new(),
+            message,
+        };
         let mut config = Config::new();
         config.epoch_interruption(true);
-        let engine = Engine::new(&config).map_err(|e| PluginError::Load {
-            plugin: String::new(),
-            message: format!("cannot start the WebAssembly engine: {e}"),
-        })?;
+        config.max_wasm_stack(MAX_WASM_STACK);
+        let engine = Engine::new(&config)
+            .map_err(|e| engine_error(format!("cannot start the WebAssembly engine: {e}")))?;
         let stop = Arc::new(AtomicBool::new(false));
         let (ticking, flag) = (engine.clone(), Arc::clone(&stop));
         std::thread::Builder::new()
@@ -52,98 +142,49 @@ impl Host {
                     ticking.increment_epoch();
                 }
             })
-            .map_err(|e| PluginError::Load {
-                plugin: String::new(),
-                message: format!("cannot start the epoch ticker: {e}"),
-            })?;
-        Ok(Host { engine, stop })
-    }
-
-    /// Compiles a module from WebAssembly binary or text.
-    pub fn compile(&self, name: &str, bytes: &[u8]) -> Result<Module, PluginError> {
-        Module::new(&self.engine, bytes).map_err(|e| PluginError::Load {
-            plugin: name.to_string(),
-            message: format!("cannot compile: {e}"),
+            .map_err(|e| engine_error(format!("cannot start the epoch ticker: {e}")))?;
+        Ok(Host {
+            engine,
+            stop,
+            cache: Mutex::new(HashMap::new()),
         })
     }
 
-    /// A fresh instance of `module` with `memory_bytes` at most and `deadline` per call.
-    pub fn instantiate(
-        &self,
-        name: &str,
-        module: &Module,
-        memory_bytes: usize,
-        deadline: Duration,
-    ) -> Result<Instance, PluginError> {
+    /// Compiles `bytes` (WebAssembly binary or text) as plugin `name`, or takes the module
+    /// compiled before from the same bytes; checks the ABI exports and finds the kind.
+    pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Plugin, PluginError> {
         let load = |message: String| PluginError::Load {
             plugin: name.to_string(),
             message,
         };
-        let state = State {
-            limits: StoreLimitsBuilder::new()
-                .memory_size(memory_bytes)
-                .instances(1)
-                .trap_on_grow_failure(true)
-                .build(),
-            error: None,
+        let hash = hex(&Sha256::digest(bytes));
+        let cached = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&hash)
+            .cloned();
+        let module = match cached {
+            Some(m) => m,
+            None => {
+                let m = Module::new(&self.engine, bytes)
+                    .map_err(|e| load(format!("cannot compile: {}", root_cause(&e))))?;
+                let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+                // Modules of files since changed are not needed again; keep the cache small.
+                if cache.len() >= 64 {
+                    cache.clear();
+                }
+                cache.insert(hash.clone(), m.clone());
+                m
+            }
         };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(ticks(deadline));
-        let mut linker: Linker<State> = Linker::new(&self.engine);
-        linker
-            .func_wrap(
-                "weir",
-                "log",
-                |mut caller: Caller<'_, State>, level: i32, ptr: i32, len: i32| {
-                    let text = read_text(&mut caller, ptr, len).unwrap_or_default();
-                    match level {
-                        4.. => tracing::error!(plugin_log = %text),
-                        3 => tracing::warn!(plugin_log = %text),
-                        2 => tracing::info!(plugin_log = %text),
-                        _ => tracing::debug!(plugin_log = %text),
-                    }
-                },
-            )
-            .and_then(|l| {
-                l.func_wrap(
-                    "weir",
-                    "error",
-                    |mut caller: Caller<'_, State>, ptr: i32, len: i32| {
-                        let text = read_text(&mut caller, ptr, len);
-                        caller.data_mut().error = text;
-                    },
-                )
-            })
-            .map_err(|e| load(format!("cannot link the host functions: {e}")))?;
-        let instance = linker
-            .instantiate(&mut store, module)
-            .map_err(|e| load(format!("cannot instantiate: {e}")))?;
-        let memory = instance
-            .get_memory(&mut store, "memory")
-            .ok_or_else(|| load("exports no memory".into()))?;
-        let version: TypedFunc<(), i32> = instance
-            .get_typed_func(&mut store, "weir_abi_version")
-            .map_err(|e| load(format!("weir_abi_version: {e}")))?;
-        let v = version
-            .call(&mut store, ())
-            .map_err(|e| load(format!("weir_abi_version trapped: {e}")))?;
-        if v != 1 {
-            return Err(load(format!("speaks ABI version {v}; this host speaks 1")));
-        }
-        let alloc = instance
-            .get_typed_func(&mut store, "weir_alloc")
-            .map_err(|e| load(format!("weir_alloc: {e}")))?;
-        let reset = instance.get_typed_func(&mut store, "weir_reset").ok();
-        let transform = instance.get_typed_func(&mut store, "weir_transform").ok();
-        Ok(Instance {
+        let kind = kind_of(&module).map_err(load)?;
+        Ok(Plugin {
             name: name.to_string(),
-            deadline,
-            store,
-            memory,
-            alloc,
-            reset,
-            transform,
+            kind,
+            hash,
+            module,
+            engine: self.engine.clone(),
         })
     }
 }
@@ -154,180 +195,42 @@ impl Drop for Host {
     }
 }
 
-fn ticks(deadline: Duration) -> u64 {
-    (deadline.as_millis() / TICK.as_millis()).max(1) as u64
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// What a store carries: its limits and the guest's last error message.
-pub struct State {
-    limits: StoreLimits,
-    error: Option<String>,
+/// The innermost message of a wasmtime error (its chain repeats the context otherwise).
+pub(crate) fn root_cause(e: &wasmtime::Error) -> String {
+    e.root_cause().to_string()
 }
 
-fn read_text(caller: &mut Caller<'_, State>, ptr: i32, len: i32) -> Option<String> {
-    let memory = caller.get_export("memory")?.into_memory()?;
-    let data = memory.data(&caller);
-    let (start, len) = (usize::try_from(ptr).ok()?, usize::try_from(len).ok()?);
-    let bytes = data.get(start..start.checked_add(len)?)?;
-    Some(String::from_utf8_lossy(bytes).into_owned())
-}
-
-/// One plugin instance, used by one task at a time.
-pub struct Instance {
-    name: String,
-    deadline: Duration,
-    store: Store<State>,
-    memory: Memory,
-    alloc: TypedFunc<i32, i32>,
-    reset: Option<TypedFunc<(), ()>>,
-    transform: Option<TypedFunc<(i32, i32), i64>>,
-}
-
-impl Instance {
-    fn call_error(&mut self, entry: &'static str, message: String) -> PluginError {
-        let guest = self.store.data_mut().error.take();
-        PluginError::Call {
-            plugin: self.name.clone(),
-            entry,
-            message: match guest {
-                Some(g) => format!("{message}: {g}"),
-                None => message,
-            },
-        }
+/// The module's kind, after checking the exports every kind needs.
+fn kind_of(module: &Module) -> Result<Kind, String> {
+    let exports: HashMap<&str, ExternType> = module.exports().map(|e| (e.name(), e.ty())).collect();
+    let func = |name: &str| matches!(exports.get(name), Some(ExternType::Func(_)));
+    if !matches!(exports.get("memory"), Some(ExternType::Memory(_))) {
+        return Err("the module exports no memory named \"memory\" (ABI.md)".into());
     }
-
-    /// Calls `weir_transform` with an input batch; returns the output batch's bytes.
-    pub fn transform(&mut self, input: &[u8]) -> Result<Vec<u8>, PluginError> {
-        const ENTRY: &str = "weir_transform";
-        let Some(transform) = self.transform.clone() else {
-            return Err(self.call_error(ENTRY, "the module exports no weir_transform".into()));
-        };
-        let len = i32::try_from(input.len()).map_err(|_| {
-            self.call_error(ENTRY, format!("a {} byte batch is too large", input.len()))
-        })?;
-        self.store.set_epoch_deadline(ticks(self.deadline));
-        let ptr = match self.alloc.call(&mut self.store, len) {
-            Ok(0) => return Err(self.call_error("weir_alloc", "out of memory".into())),
-            Ok(p) => p,
-            Err(e) => return Err(self.call_error("weir_alloc", format!("trapped: {e}"))),
-        };
-        let start = usize::try_from(ptr).unwrap_or(usize::MAX);
-        if self.memory.write(&mut self.store, start, input).is_err() {
-            return Err(
-                self.call_error("weir_alloc", format!("returned {ptr}, outside its memory"))
-            );
-        }
-        let packed = match transform.call(&mut self.store, (ptr, len)) {
-            Ok(p) if p < 0 => return Err(self.call_error(ENTRY, format!("failed with code {p}"))),
-            Ok(p) => p as u64,
-            Err(e) => return Err(self.call_error(ENTRY, format!("trapped: {e}"))),
-        };
-        let (out_ptr, out_len) = ((packed >> 32) as usize, (packed & 0xFFFF_FFFF) as usize);
-        let data = self.memory.data(&self.store);
-        let Some(out) = out_ptr
-            .checked_add(out_len)
-            .and_then(|end| data.get(out_ptr..end))
-        else {
-            return Err(self.call_error(
-                ENTRY,
-                format!(
-                    "returned {out_len} bytes at {out_ptr}, outside its memory of {} bytes",
-                    data.len()
-                ),
+    for required in ["weir_abi_version", "weir_alloc"] {
+        if !func(required) {
+            return Err(format!(
+                "the module exports no function \"{required}\" (ABI.md)"
             ));
-        };
-        let out = out.to_vec();
-        if let Some(reset) = self.reset.clone() {
-            reset
-                .call(&mut self.store, ())
-                .map_err(|e| self.call_error("weir_reset", format!("trapped: {e}")))?;
-        }
-        Ok(out)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::framing::{WireRecord, decode, encode};
-
-    const IDENTITY: &str = r#"(module
-      (memory (export "memory") 2)
-      (global $top (mut i32) (i32.const 1024))
-      (func (export "weir_abi_version") (result i32) (i32.const 1))
-      (func (export "weir_alloc") (param $n i32) (result i32)
-        (local $p i32) (local.set $p (global.get $top))
-        (global.set $top (i32.add (local.get $p) (local.get $n))) (local.get $p))
-      (func (export "weir_reset") (global.set $top (i32.const 1024)))
-      (func (export "weir_transform") (param $p i32) (param $n i32) (result i64)
-        (i64.or (i64.shl (i64.extend_i32_u (local.get $p)) (i64.const 32))
-                (i64.extend_i32_u (local.get $n)))))"#;
-
-    fn records() -> Vec<WireRecord> {
-        vec![WireRecord {
-            topic: "t".into(),
-            value: Some(bytes::Bytes::from_static(b"hello")),
-            ..WireRecord::default()
-        }]
-    }
-
-    #[test]
-    fn identity_round_trips_a_batch() {
-        let host = Host::new().expect("host");
-        let module = host
-            .compile("identity", IDENTITY.as_bytes())
-            .expect("compile");
-        let mut instance = host
-            .instantiate("identity", &module, 32 << 20, Duration::from_secs(1))
-            .expect("instance");
-        for _ in 0..3 {
-            let out = instance.transform(&encode(&records())).expect("transform");
-            assert_eq!(decode(&out, 10).expect("decode"), records());
         }
     }
-
-    #[test]
-    fn hostile_guests_are_contained() {
-        let host = Host::new().expect("host");
-        let looping = IDENTITY.replace(
-            "(func (export \"weir_transform\") (param $p i32) (param $n i32) (result i64)",
-            "(func (export \"weir_transform\") (param $p i32) (param $n i32) (result i64) (loop $l (br $l))",
-        );
-        let module = host.compile("loop", looping.as_bytes()).expect("compile");
-        let mut instance = host
-            .instantiate("loop", &module, 32 << 20, Duration::from_millis(50))
-            .expect("instance");
-        let e = instance
-            .transform(&encode(&records()))
-            .expect_err("deadline");
-        assert!(
-            e.to_string()
-                .contains("plugin loop, weir_transform: trapped"),
-            "{e}"
-        );
-
-        let forbidden = IDENTITY.replace(
-            "(memory (export \"memory\") 2)",
-            "(import \"wasi_snapshot_preview1\" \"fd_write\" (func (param i32 i32 i32 i32) (result i32))) (memory (export \"memory\") 2)",
-        );
-        let module = host.compile("wasi", forbidden.as_bytes()).expect("compile");
-        let e = host
-            .instantiate("wasi", &module, 32 << 20, Duration::from_secs(1))
-            .err()
-            .expect("unknown import refused");
-        assert!(e.to_string().contains("cannot instantiate"), "{e}");
-
-        let outside = IDENTITY.replace(
-            "(i64.or (i64.shl (i64.extend_i32_u (local.get $p)) (i64.const 32))",
-            "(i64.or (i64.shl (i64.const 4000000) (i64.const 32))",
-        );
-        let module = host.compile("oob", outside.as_bytes()).expect("compile");
-        let mut instance = host
-            .instantiate("oob", &module, 32 << 20, Duration::from_secs(1))
-            .expect("instance");
-        let e = instance
-            .transform(&encode(&records()))
-            .expect_err("out of bounds");
-        assert!(e.to_string().contains("outside its memory"), "{e}");
+    let kinds: Vec<Kind> = [Kind::Transform, Kind::Predicate, Kind::Sink, Kind::Source]
+        .into_iter()
+        .filter(|k| func(k.entry()))
+        .collect();
+    match kinds.as_slice() {
+        [kind] => Ok(*kind),
+        [] => Err("the module exports none of weir_transform, weir_test, weir_put, weir_poll, so it is no plugin kind (ABI.md)".into()),
+        many => Err(format!(
+            "the module exports the entry points of several kinds ({}); a plugin is one kind",
+            many.iter()
+                .map(|k| k.entry())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
     }
 }

@@ -1,13 +1,22 @@
-//! weir's WebAssembly plugin host: custom transforms, sources and sinks as sandboxed plugins.
+//! weir's WebAssembly plugin host: custom transforms, predicates, sources and sinks as
+//! sandboxed plugins (wasmtime, plain core modules, ABI v1 in `ABI.md`).
 //!
-//! What will live here: a wasmtime 48 host with a small core-module ABI (the guest exports
-//! memory, an allocator and entry points; records cross in a compact, versioned binary
-//! encoding; host imports are few: log, config, emit). Every instance gets a memory cap, a
-//! CPU budget (fuel or epoch deadline) and no filesystem, network or stdio unless granted.
-//! A guest SDK and example plugins (C, WAT and Rust) are built from source by the tests.
+//! - [`host`]: the shared engine (epoch ticker, 512 KiB wasm stack), modules compiled once per
+//!   content hash, the plugin kind read from the exports;
+//! - [`instance`]: one instance per task with a memory cap and a deadline per call, the
+//!   `weir` imports (`log`, `error`, `config`, `offset`, gated `http_request`) and nothing
+//!   else;
+//! - [`framing`]: the fixed-width little-endian record batch both sides read and write;
+//! - [`http`]: the allow-listed plain HTTP client behind `weir.http_request`.
+//!
+//! What records mean (Connect values, schemas) is the runtime's business, not this crate's.
 
 pub mod framing;
 pub mod host;
+pub mod http;
+pub mod instance;
 
-/// The connector API version this host was built against.
-pub const API_VERSION: &str = weir_connect_api::API_VERSION;
+pub use framing::{Encoding, WireRecord};
+pub use host::{Host, Kind, Plugin, PluginError};
+pub use http::HttpGrant;
+pub use instance::{Instance, Settings};

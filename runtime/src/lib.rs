@@ -24,4 +24,5 @@ pub mod plugins;
 pub mod rest;
 pub mod rest_client;
 pub mod transforms;
+pub mod wasm;
 pub mod worker;

@@ -35,7 +35,7 @@ fn every_shipped_connector_config_is_valid() {
         let class = config.get("connector.class").expect("connector.class");
         let plugin = weir_runtime::plugins::connector(class)
             .unwrap_or_else(|| panic!("{what}: unknown connector.class {class}"));
-        let mut connector = (plugin.new)();
+        let mut connector = plugin.new_connector();
         if let Err(e) = connector.start(&config) {
             panic!("{what} ({name}): {e}");
         }

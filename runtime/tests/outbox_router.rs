@@ -83,6 +83,7 @@ fn expanded_payload_serializes_with_its_inferred_schema() {
     let out = chain
         .apply(outbox_insert(r#"{"lines": [{"sku": "x"}], "orderId": 7}"#))
         .expect("applies")
+        .pop()
         .expect("routed");
     assert_eq!(out.topic, "outbox.event.order");
     assert_eq!(
@@ -113,6 +114,7 @@ fn envelope_placement_names_the_value_schema_after_the_routed_value() {
     let out = chain
         .apply(outbox_insert(r#"{"a": 1}"#))
         .expect("applies")
+        .pop()
         .expect("routed");
     assert_eq!(
         json_with_schemas(&out),

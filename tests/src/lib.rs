@@ -14,6 +14,7 @@ pub mod kcat;
 pub mod mariadb;
 pub mod pg;
 pub mod s3;
+pub mod wasm;
 
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -139,7 +139,7 @@ fn prefixed_errors(err: ConnectorError, prefix: &str) -> Vec<ConfigError> {
 trait Plugin {
     /// Kafka's word in messages: "Transformation" or "Predicate".
     const KIND: &'static str;
-    fn known() -> Vec<&'static str>;
+    fn known() -> Vec<String>;
     fn create(class: &str) -> Option<Box<Self>>;
     fn definition(&self) -> ConfigDef;
     fn setup(&mut self, config: &ConfigMap) -> Result<(), ConnectorError>;
@@ -147,8 +147,11 @@ trait Plugin {
 
 impl Plugin for dyn Transform {
     const KIND: &'static str = "Transformation";
-    fn known() -> Vec<&'static str> {
-        TRANSFORMS.iter().map(|(n, _)| *n).collect()
+    fn known() -> Vec<String> {
+        let mut known: Vec<String> = TRANSFORMS.iter().map(|(n, _)| n.to_string()).collect();
+        known.push(crate::wasm::TYPE.to_string());
+        known.extend(crate::wasm::registry::global().names(Some(weir_wasm::Kind::Transform)));
+        known
     }
     fn create(class: &str) -> Option<Box<Self>> {
         new_transform(class)
@@ -163,8 +166,11 @@ impl Plugin for dyn Transform {
 
 impl Plugin for dyn Predicate {
     const KIND: &'static str = "Predicate";
-    fn known() -> Vec<&'static str> {
-        PREDICATES.iter().map(|(n, _)| *n).collect()
+    fn known() -> Vec<String> {
+        let mut known: Vec<String> = PREDICATES.iter().map(|(n, _)| n.to_string()).collect();
+        known.push(crate::wasm::TYPE.to_string());
+        known.extend(crate::wasm::registry::global().names(Some(weir_wasm::Kind::Predicate)));
+        known
     }
     fn create(class: &str) -> Option<Box<Self>> {
         new_predicate(class)
@@ -322,25 +328,29 @@ impl TransformChain {
         }
     }
 
-    /// Applies every transform in order; `Ok(None)` means a transform dropped the record.
-    pub fn apply(
-        &self,
-        mut record: ConnectRecord,
-    ) -> Result<Option<ConnectRecord>, ConnectorError> {
+    /// Applies every transform in order: the records that come out (none when one was
+    /// dropped, several when a WASM transform emitted more than one).
+    pub fn apply(&self, record: ConnectRecord) -> Result<Vec<ConnectRecord>, ConnectorError> {
+        let mut records = vec![record];
         for stage in &self.stages {
-            let applies = stage
-                .predicate
-                .as_ref()
-                .is_none_or(|p| p.test(&record) != stage.negate);
-            if !applies {
-                continue;
+            let mut next = Vec::with_capacity(records.len());
+            for record in records {
+                let applies = match &stage.predicate {
+                    None => true,
+                    Some(p) => p.test(&record)? != stage.negate,
+                };
+                if applies {
+                    next.extend(stage.transform.apply_many(record)?);
+                } else {
+                    next.push(record);
+                }
             }
-            match stage.transform.apply(record)? {
-                Some(next) => record = next,
-                None => return Ok(None),
+            if next.is_empty() {
+                return Ok(next);
             }
+            records = next;
         }
-        Ok(Some(record))
+        Ok(records)
     }
 
     /// The transform aliases, in application order.

@@ -169,12 +169,35 @@ where
 
 /// A new, unconfigured transform for a class name or short alias.
 pub fn new_transform(class: &str) -> Option<Box<dyn Transform>> {
-    lookup(TRANSFORMS, TRANSFORM_PACKAGE, class).map(|new| new())
+    if let Some(new) = lookup(TRANSFORMS, TRANSFORM_PACKAGE, class) {
+        return Some(new());
+    }
+    wasm_named(class, weir_wasm::Kind::Transform).map(|named| {
+        Box::new(crate::wasm::WasmTransform::new(named.as_deref())) as Box<dyn Transform>
+    })
+}
+
+/// For `type=wasm`, `Some(None)`; for the name of a WASM plugin of `kind` in `plugin.path`,
+/// `Some(Some(name))`.
+fn wasm_named(class: &str, kind: weir_wasm::Kind) -> Option<Option<String>> {
+    let class = class.trim();
+    if class == crate::wasm::TYPE {
+        return Some(None);
+    }
+    match crate::wasm::registry::global().named(class)? {
+        Ok(p) if p.kind == kind => Some(Some(class.to_string())),
+        _ => None,
+    }
 }
 
 /// A new, unconfigured predicate for a class name or short alias.
 pub fn new_predicate(class: &str) -> Option<Box<dyn Predicate>> {
-    lookup(PREDICATES, PREDICATE_PACKAGE, class).map(|new| new())
+    if let Some(new) = lookup(PREDICATES, PREDICATE_PACKAGE, class) {
+        return Some(new());
+    }
+    wasm_named(class, weir_wasm::Kind::Predicate).map(|named| {
+        Box::new(crate::wasm::WasmPredicate::new(named.as_deref())) as Box<dyn Predicate>
+    })
 }
 
 /// For a class that only exists as `$Key` / `$Value` variants (`...InsertField`), the

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 use weir_broker::Broker;
 use weir_connect_api::{ConfigMap, Connector, ConnectorType};
 
@@ -111,6 +112,10 @@ impl Worker {
             entries.insert(name, entry);
         }
         let names: Vec<String> = entries.keys().cloned().collect();
+        let dirs = settings.plugin_path.clone();
+        tokio::task::spawn_blocking(move || crate::wasm::registry::global().set_dirs(dirs))
+            .await
+            .map_err(|e| WorkerError::Internal(format!("cannot load the WASM plugins: {e}")))?;
         let worker = Arc::new(Self {
             broker,
             settings: Arc::new(settings),
@@ -126,8 +131,49 @@ impl Worker {
             worker.start_connector(&name).await;
         }
         drop(_guard);
+        if !worker.settings.plugin_reload_interval.is_zero() {
+            let weak = Arc::downgrade(&worker);
+            let interval = worker.settings.plugin_reload_interval;
+            let shutdown = worker.shutdown.subscribe();
+            tokio::spawn(
+                watch_plugins(weak, interval, shutdown)
+                    .instrument(tracing::info_span!("wasm-plugin-watcher")),
+            );
+        }
         tracing::info!(connectors = worker.connectors().len(), "worker started");
         Ok(worker)
+    }
+
+    /// Restarts (connector and tasks) every connector whose config uses a changed plugin:
+    /// as its `connector.class`, a transform's or predicate's `type`, or a `module`.
+    async fn restart_users(&self, changed: &[crate::wasm::registry::Changed]) {
+        let uses = |config: &ConfigMap| {
+            config.iter().any(|(k, v)| {
+                let v = v.trim();
+                let keyed =
+                    k == "connector.class" || k.ends_with(".type") || k.ends_with(".module");
+                keyed
+                    && changed
+                        .iter()
+                        .any(|c| v == c.name || std::fs::canonicalize(v).is_ok_and(|p| p == c.path))
+            })
+        };
+        let users: Vec<String> = self
+            .lock()
+            .iter()
+            .filter(|(_, e)| uses(&e.config))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in users {
+            tracing::info!(connector = %name, "a WASM plugin it uses changed; restarting it");
+            let request = RestartRequest {
+                include_tasks: true,
+                only_failed: false,
+            };
+            if let Err(e) = self.restart_connector(&name, request).await {
+                tracing::warn!(connector = %name, error = %e, "cannot restart after a plugin change");
+            }
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
@@ -605,6 +651,39 @@ impl Worker {
             }
         }
         tracing::info!("worker stopped every connector");
+    }
+}
+
+/// Checks the plugin files every `interval`; connectors using a changed one restart, so
+/// their new tasks run the new module (hot reload).
+async fn watch_plugins(
+    worker: std::sync::Weak<Worker>,
+    interval: std::time::Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        let changed =
+            match tokio::task::spawn_blocking(|| crate::wasm::registry::global().rescan()).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the plugin rescan failed");
+                    continue;
+                }
+            };
+        if changed.is_empty() {
+            continue;
+        }
+        let Some(worker) = worker.upgrade() else {
+            return;
+        };
+        worker.restart_users(&changed).await;
     }
 }
 

@@ -111,7 +111,7 @@ impl Worker {
                 count,
                 &resolved,
                 task_config,
-                plugin.task,
+                plugin.task.clone(),
                 target,
                 &topics,
             );
@@ -278,7 +278,7 @@ impl Worker {
                     count,
                     &resolved,
                     task_config,
-                    plugin.task,
+                    plugin.task.clone(),
                     target,
                     &topics,
                 );
@@ -297,7 +297,7 @@ impl Worker {
 /// the error is the FAILED trace.
 fn start_instance(
     raw: &ConfigMap,
-) -> Result<(Box<dyn Connector>, ConfigMap, &'static ConnectorPlugin), String> {
+) -> Result<(Box<dyn Connector>, ConfigMap, ConnectorPlugin), String> {
     let resolved = config_providers::resolve(raw).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
         format!("cannot resolve config placeholders: {}", lines.join("; "))
@@ -305,7 +305,7 @@ fn start_instance(
     let class = raw.get("connector.class").map_or("", String::as_str);
     let plugin =
         plugins::connector(class).ok_or_else(|| format!("unknown connector class {class}"))?;
-    let mut instance = (plugin.new)();
+    let mut instance = plugin.new_connector();
     instance.start(&resolved).map_err(|e| trace_of(&e))?;
     Ok((instance, resolved, plugin))
 }

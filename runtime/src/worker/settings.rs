@@ -31,6 +31,7 @@ pub const SETTINGS_KEYS: &[&str] = &[
     "topic.tracking.allow.reset",
     "group.id",
     "plugin.path",
+    "plugin.reload.interval.ms",
 ];
 
 /// Prefixes of keys passed on as they are (converter sub-configs).
@@ -70,6 +71,11 @@ pub struct WorkerSettings {
     pub topic_tracking_reset: bool,
     /// Partitions of topics a source creates on first write (`num.partitions`).
     pub default_partitions: i32,
+    /// Directories of WASM plugins (`plugin.path`, comma-separated, as Kafka Connect's).
+    pub plugin_path: Vec<std::path::PathBuf>,
+    /// How often plugin files are checked for changes (`plugin.reload.interval.ms`); zero
+    /// turns hot reload off.
+    pub plugin_reload_interval: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -97,6 +103,8 @@ impl Default for WorkerSettings {
             topic_tracking: true,
             topic_tracking_reset: true,
             default_partitions: 1,
+            plugin_path: Vec::new(),
+            plugin_reload_interval: Duration::from_millis(1_000),
         }
     }
 }
@@ -124,6 +132,17 @@ impl WorkerSettings {
         }
         if let Some(d) = ms("task.shutdown.graceful.timeout.ms", 0) {
             s.task_shutdown_timeout = d;
+        }
+        if let Some(d) = ms("plugin.reload.interval.ms", 0) {
+            s.plugin_reload_interval = d;
+        }
+        if let Some(v) = map.get("plugin.path") {
+            s.plugin_path = v
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(std::path::PathBuf::from)
+                .collect();
         }
         for (key, target) in [
             (

@@ -319,9 +319,15 @@ impl SinkLoop {
                         .map(|(k, v)| (k.to_string(), v))
                         .collect(),
                 };
-                if let Some(record) = self.convert(&raw).await? {
+                let mut records = self.convert(&raw).await?.into_iter().peekable();
+                while let Some(record) = records.next() {
                     batch.records.push(record);
-                    batch.raws.push(raw);
+                    if records.peek().is_some() {
+                        batch.raws.push(raw.clone());
+                    } else {
+                        batch.raws.push(raw);
+                        break;
+                    }
                 }
             }
             self.env.metrics.add_in(take);
@@ -330,7 +336,9 @@ impl SinkLoop {
         Ok((batch, read))
     }
 
-    async fn convert(&mut self, raw: &RawRecord) -> Result<Option<ConnectRecord>, Halt> {
+    /// One record through the converters and transforms: what the task gets of it (none
+    /// when a transform dropped it or a tolerated error skipped it).
+    async fn convert(&mut self, raw: &RawRecord) -> Result<Vec<ConnectRecord>, Halt> {
         let shutdown = self.env.shutdown.clone();
         let k = &self.pipeline.converters.key;
         let key = self
@@ -341,7 +349,7 @@ impl SinkLoop {
             })
             .await?;
         let Some((key_schema, key)) = key else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
         let v = &self.pipeline.converters.value;
         let value = self
@@ -352,7 +360,7 @@ impl SinkLoop {
             })
             .await?;
         let Some((value_schema, value)) = value else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
         let mut record = ConnectRecord::new(&raw.topic, key_schema, key, value_schema, value);
         record.kafka_partition = Some(raw.partition);
@@ -367,7 +375,7 @@ impl SinkLoop {
                 chain.apply(record.clone())
             })
             .await?;
-        Ok(transformed.flatten())
+        Ok(transformed.unwrap_or_default())
     }
 
     /// Hands a batch to the task. Retriable failures redeliver the same batch after a
@@ -533,7 +541,7 @@ fn subscription(config: &weir_connect_api::ConfigMap) -> Result<Subscription, St
 /// `...SinkTask`).
 fn task_class(config: &weir_connect_api::ConfigMap) -> String {
     let class = config.get("connector.class").map_or("", String::as_str);
-    let resolved = crate::plugins::connector(class).map_or(class, |p| p.class);
+    let resolved = crate::plugins::connector(class).map_or_else(|| class.to_string(), |p| p.class);
     match resolved.strip_suffix("Connector") {
         Some(base) => format!("{base}Task"),
         None => format!("{resolved}Task"),

@@ -26,7 +26,7 @@ use crate::partitioner;
 type Pending = BTreeMap<String, (SourceMap, SourceMap)>;
 
 /// Where a converted record went: its topic, partition and index in that batch.
-type Slot = Option<(String, i32, usize)>;
+type Slot = (String, i32, usize);
 
 /// Answers `committed_offset` from `connect-offsets` as read when the task started.
 struct OffsetReader {
@@ -147,18 +147,19 @@ impl SourceLoop {
     /// become pending once the log has them (filtered and tolerated records included).
     async fn send(&mut self, records: Vec<ConnectRecord>) -> Result<(), Halt> {
         let mut batches: BTreeMap<(String, i32), Vec<NewRecord>> = BTreeMap::new();
-        let mut placed: Vec<(ConnectRecord, Slot)> = Vec::new();
+        let mut placed: Vec<(ConnectRecord, Vec<Slot>)> = Vec::new();
         for record in records {
-            let out = self.convert(&record).await?;
-            let slot = match out {
-                Some((topic, partition, new)) => {
+            let slots = self
+                .convert(&record)
+                .await?
+                .into_iter()
+                .map(|(topic, partition, new)| {
                     let batch = batches.entry((topic.clone(), partition)).or_default();
                     batch.push(new);
-                    Some((topic, partition, batch.len() - 1))
-                }
-                None => None,
-            };
-            placed.push((record, slot));
+                    (topic, partition, batch.len() - 1)
+                })
+                .collect();
+            placed.push((record, slots));
         }
         // Per partition: (first index, count, base offset) of each chunk the log accepted.
         let mut acked: BTreeMap<(String, i32), Vec<AckedChunk>> = BTreeMap::new();
@@ -207,15 +208,16 @@ impl SourceLoop {
         }
         self.unsynced.extend(acked.keys().cloned());
         let now = now_ms();
-        for (record, slot) in placed {
-            if let Some((topic, partition, index)) = slot
-                && let Some(offset) = acked.get(&(topic, partition)).and_then(|chunks| {
+        for (record, slots) in placed {
+            for (topic, partition, index) in slots {
+                let Some(offset) = acked.get(&(topic, partition)).and_then(|chunks| {
                     chunks
                         .iter()
                         .find(|(start, len, _)| (*start..start + len).contains(&index))
                         .map(|(start, _, base)| base + (index - start) as i64)
-                })
-            {
+                }) else {
+                    continue;
+                };
                 let metadata = RecordMetadata {
                     partition,
                     offset,
@@ -234,12 +236,13 @@ impl SourceLoop {
         Ok(())
     }
 
-    /// One record through transforms and converters: `None` when a transform dropped it or
-    /// a tolerated error skipped it.
+    /// One record through transforms and converters: what goes to the log (none when a
+    /// transform dropped it or a tolerated error skipped it, several when a WASM transform
+    /// emitted more than one).
     async fn convert(
         &mut self,
         record: &ConnectRecord,
-    ) -> Result<Option<(String, i32, NewRecord)>, Halt> {
+    ) -> Result<Vec<(String, i32, NewRecord)>, Halt> {
         let mut raw = RawRecord {
             topic: record.topic.clone(),
             partition: record.kafka_partition.unwrap_or(-1),
@@ -263,31 +266,35 @@ impl SourceLoop {
                         chain.apply(record.clone())
                     })
                     .await?;
-                match retried {
-                    Some(r) => r,
-                    None => return Ok(None),
-                }
+                retried.unwrap_or_default()
             }
         };
-        let Some(r) = transformed else {
-            return Ok(None);
-        };
+        let mut out = Vec::with_capacity(transformed.len());
+        for r in transformed {
+            if let Some(placed) = self.serialize(r, &mut raw).await? {
+                out.push(placed);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One transformed record through the key and value converters.
+    async fn serialize(
+        &mut self,
+        r: ConnectRecord,
+        raw: &mut RawRecord,
+    ) -> Result<Option<(String, i32, NewRecord)>, Halt> {
+        let shutdown = self.env.shutdown.clone();
         raw.topic = r.topic.clone();
         let key_conv = &self.pipeline.converters.key;
         let key = self
             .pipeline
             .errors
-            .run(
-                Stage::KeyConverter,
-                &key_conv.class,
-                &raw,
-                &shutdown,
-                || {
-                    key_conv
-                        .converter
-                        .to_bytes(&r.topic, r.key_schema.as_ref(), &r.key)
-                },
-            )
+            .run(Stage::KeyConverter, &key_conv.class, raw, &shutdown, || {
+                key_conv
+                    .converter
+                    .to_bytes(&r.topic, r.key_schema.as_ref(), &r.key)
+            })
             .await?;
         let Some(key) = key else { return Ok(None) };
         raw.key = key.clone();
@@ -298,7 +305,7 @@ impl SourceLoop {
             .run(
                 Stage::ValueConverter,
                 &value_conv.class,
-                &raw,
+                raw,
                 &shutdown,
                 || {
                     value_conv

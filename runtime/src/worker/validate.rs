@@ -181,13 +181,13 @@ fn orphan(name: String, config: &ConfigMap, errors: Vec<String>) -> ConfigInfo {
 pub fn validate(config: &ConfigMap) -> ConfigInfos {
     let class = config.get(CONNECTOR_CLASS).map_or("", |c| c.trim());
     let plugin = plugins::connector(class);
-    let mut defs = framework_defs(plugin.map(|p| p.kind));
+    let mut defs = framework_defs(plugin.as_ref().map(|p| p.kind));
     defs.extend(alias_defs(config, TRANSFORMS));
     defs.extend(alias_defs(config, PREDICATES));
-    if let Some(p) = plugin {
+    if let Some(p) = &plugin {
         // A connector key with a framework key's name replaces it in place, as Kafka's
         // `putAll` of the connector's definition does.
-        for k in (p.new)().config_def().keys() {
+        for k in p.new_connector().config_def().keys() {
             let def = Def::from_key(k, "", None, -1);
             match defs.iter_mut().find(|d| d.name == k.name) {
                 Some(existing) => *existing = def,
@@ -197,8 +197,8 @@ pub fn validate(config: &ConfigMap) -> ConfigInfos {
     }
     let mut extra: BTreeMap<String, Vec<String>> = BTreeMap::new();
     framework_errors(config, &mut extra);
-    if let Some(p) = plugin {
-        for e in (p.new)().validate(config) {
+    if let Some(p) = &plugin {
+        for e in p.new_connector().validate(config) {
             extra.entry(e.key).or_default().push(e.message);
         }
     }
@@ -291,6 +291,16 @@ pub fn connector_plugins(connectors_only: bool) -> Vec<PluginInfo> {
             ));
         }
     }
+    // WASM plugins from plugin.path, by name, with their content hash as the version.
+    let wasm = crate::wasm::registry::global().listing();
+    let wasm_of = |kind: &str| {
+        wasm.iter()
+            .filter(|l| l.kind.name() == kind)
+            .map(|l| info(&l.name, kind, Some(l.version.clone())))
+            .collect::<Vec<_>>()
+    };
+    out.extend(wasm_of("sink"));
+    out.extend(wasm_of("source"));
     if connectors_only {
         return out;
     }
@@ -314,6 +324,7 @@ pub fn connector_plugins(connectors_only: bool) -> Vec<PluginInfo> {
         ),
     ] {
         out.extend(classes.into_iter().map(|c| info(c, kind, ours())));
+        out.extend(wasm_of(kind));
     }
     out
 }
@@ -329,7 +340,7 @@ pub fn plugin_config(plugin: &str) -> Option<Vec<ConfigKeyInfo>> {
             .collect()
     };
     if let Some(p) = plugins::connector(plugin) {
-        let mut keys = own((p.new)().config_def());
+        let mut keys = own(p.new_connector().config_def());
         for d in framework_defs(Some(p.kind)) {
             if !keys.iter().any(|k| k.name == d.name) {
                 keys.push(d.info());

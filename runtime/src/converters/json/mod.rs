@@ -225,3 +225,25 @@ impl Converter for JsonConverter {
         Ok((schema, value))
     }
 }
+
+/// Settings for values handed to and read from WASM plugins: decimals as numbers, nulls kept.
+const PLUGIN_SETTINGS: Settings = Settings {
+    numeric_decimals: true,
+    replace_null_with_default: false,
+};
+
+/// A Connect value as schemaless JSON text (what a WASM plugin sees of a struct, map, array,
+/// number or boolean).
+pub fn plugin_json(schema: Option<&weir_connect_api::Schema>, value: &Value) -> Result<String> {
+    payload::to_json(schema, value, PLUGIN_SETTINGS)
+        .map(|node| node.to_json_string())
+        .map_err(|e| ConnectorError::Data(e.into_data()))
+}
+
+/// A Connect value read from JSON text a WASM plugin returned: typed by `schema` when there
+/// is one (an unknown field or a wrong type is an error), inferred otherwise.
+pub fn plugin_value(schema: Option<&SchemaRef>, text: &[u8]) -> Result<Value> {
+    let node = parse::parse(text).map_err(|e| ConnectorError::Data(DataError::new(e)))?;
+    payload::to_connect(schema, node.as_ref(), PLUGIN_SETTINGS)
+        .map_err(|e| ConnectorError::Data(e.into_data()))
+}

@@ -123,7 +123,10 @@ pub(super) fn framework_errors(config: &ConfigMap, extra: &mut BTreeMap<String, 
                 CONNECTOR_CLASS,
                 class,
                 "connector classes",
-                &plugins::known_classes(),
+                &plugins::known_classes()
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
             ));
     }
     for key in [KEY_CONVERTER, VALUE_CONVERTER] {

@@ -136,7 +136,10 @@ fn unknown_connector_class_lists_the_known_ones() {
         "{errors:?}"
     );
     for class in plugins::known_classes() {
-        assert!(errors[0].contains(class), "{class} missing from {errors:?}");
+        assert!(
+            errors[0].contains(class.as_str()),
+            "{class} missing from {errors:?}"
+        );
     }
     let infos = validate(&config(&[("name", "x")]));
     assert_eq!(
