@@ -71,50 +71,168 @@ pub struct FramingError {
     pub what: String,
 }
 
-/// Encodes `records` as one batch.
-pub fn encode(records: &[WireRecord]) -> Vec<u8> {
-    let size: usize = records
-        .iter()
-        .map(|r| {
-            28 + r.topic.len()
-                + r.key.as_ref().map_or(0, Bytes::len)
-                + r.value.as_ref().map_or(0, Bytes::len)
-                + r.headers
-                    .iter()
-                    .map(|(n, v)| 6 + n.len() + v.as_ref().map_or(0, Bytes::len))
-                    .sum::<usize>()
+/// One record as it crosses the boundary, borrowed: what the host encodes from its own
+/// records and decodes from guest memory without copying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WireRef<'a> {
+    pub index: u32,
+    pub op: u8,
+    pub timestamp: Option<i64>,
+    pub topic: &'a str,
+    pub key: Option<&'a [u8]>,
+    pub key_encoding: Encoding,
+    pub value: Option<&'a [u8]>,
+    pub value_encoding: Encoding,
+    /// The headers' bytes as framed: `n_headers` entries of name and value.
+    pub headers: Headers<'a>,
+}
+
+/// A record's headers, borrowed from a framed batch or from the host's own list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Headers<'a> {
+    count: u16,
+    framed: &'a [u8],
+}
+
+impl<'a> Headers<'a> {
+    /// Headers framed from `(name, value)` pairs into `buf` (reused by the caller).
+    pub fn frame<'n>(
+        pairs: impl IntoIterator<Item = (&'n str, Option<&'n [u8]>)>,
+        buf: &'a mut Vec<u8>,
+    ) -> Headers<'a> {
+        buf.clear();
+        let mut count = 0u16;
+        for (name, value) in pairs {
+            buf.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            buf.extend_from_slice(name.as_bytes());
+            put_bytes(buf, value);
+            count = count.saturating_add(1);
+        }
+        Headers { count, framed: buf }
+    }
+
+    /// Headers already framed by [`Headers::frame`] (`count` entries in `framed`).
+    pub fn from_framed(count: u16, framed: &'a [u8]) -> Headers<'a> {
+        Headers { count, framed }
+    }
+
+    pub fn len(&self) -> usize {
+        usize::from(self.count)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The headers in order (the framing was checked when it was decoded or built).
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, Option<&'a [u8]>)> + 'a {
+        let mut r = Reader {
+            buf: self.framed,
+            at: 0,
+        };
+        (0..self.count).map_while(move |_| {
+            let len = r.u16("").ok()?;
+            let name = r.text_ref(usize::from(len), "").ok()?;
+            let value = r.bytes_ref("").ok()?;
+            Some((name, value))
         })
-        .sum();
-    let mut out = Vec::with_capacity(8 + size);
-    out.extend_from_slice(&MAGIC.to_le_bytes());
-    out.extend_from_slice(&(records.len() as u32).to_le_bytes());
-    for r in records {
+    }
+}
+
+impl WireRef<'_> {
+    fn size(&self) -> usize {
+        28 + self.topic.len()
+            + self.key.map_or(0, <[u8]>::len)
+            + self.value.map_or(0, <[u8]>::len)
+            + self.headers.framed.len()
+    }
+
+    fn flags(&self) -> u8 {
         let mut flags = 0;
-        if r.key.is_none() {
+        if self.key.is_none() {
             flags |= KEY_NULL;
         }
-        if r.value.is_none() {
+        if self.value.is_none() {
             flags |= VALUE_NULL;
         }
-        if r.timestamp.is_none() {
+        if self.timestamp.is_none() {
             flags |= NO_TIMESTAMP;
         }
-        flags |= (r.key_encoding as u8) << KEY_ENCODING_SHIFT;
-        flags |= (r.value_encoding as u8) << VALUE_ENCODING_SHIFT;
-        out.extend_from_slice(&r.index.to_le_bytes());
-        out.push(r.op);
-        out.push(flags);
-        out.extend_from_slice(&(r.headers.len() as u16).to_le_bytes());
-        out.extend_from_slice(&r.timestamp.unwrap_or(0).to_le_bytes());
-        put_bytes(&mut out, Some(r.topic.as_bytes()));
-        put_bytes(&mut out, r.key.as_deref());
-        put_bytes(&mut out, r.value.as_deref());
-        for (name, value) in &r.headers {
-            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
-            out.extend_from_slice(name.as_bytes());
-            put_bytes(&mut out, value.as_deref());
+        flags
+            | (self.key_encoding as u8) << KEY_ENCODING_SHIFT
+            | (self.value_encoding as u8) << VALUE_ENCODING_SHIFT
+    }
+}
+
+/// The size of the batch of `records`.
+pub fn encoded_len(records: &[WireRef<'_>]) -> usize {
+    8 + records.iter().map(WireRef::size).sum::<usize>()
+}
+
+/// A writer over a buffer exactly [`encoded_len`] long.
+struct Writer<'a> {
+    out: &'a mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.out[self.at..self.at + bytes.len()].copy_from_slice(bytes);
+        self.at += bytes.len();
+    }
+    fn put_bytes(&mut self, bytes: Option<&[u8]>) {
+        match bytes {
+            Some(b) => {
+                self.put(&(b.len() as u32).to_le_bytes());
+                self.put(b);
+            }
+            None => self.put(&NULL_LEN.to_le_bytes()),
         }
     }
+}
+
+/// Writes the batch of `records` into `out`, which must be [`encoded_len`] bytes long
+/// (guest memory, written in place).
+pub fn encode_into(records: &[WireRef<'_>], out: &mut [u8]) {
+    debug_assert_eq!(out.len(), encoded_len(records));
+    let mut w = Writer { out, at: 0 };
+    w.put(&MAGIC.to_le_bytes());
+    w.put(&(records.len() as u32).to_le_bytes());
+    for r in records {
+        w.put(&r.index.to_le_bytes());
+        w.put(&[r.op, r.flags()]);
+        w.put(&r.headers.count.to_le_bytes());
+        w.put(&r.timestamp.unwrap_or(0).to_le_bytes());
+        w.put_bytes(Some(r.topic.as_bytes()));
+        w.put_bytes(r.key);
+        w.put_bytes(r.value);
+        w.put(r.headers.framed);
+    }
+}
+
+/// Encodes `records` as one batch.
+pub fn encode(records: &[WireRecord]) -> Vec<u8> {
+    let mut header_bufs: Vec<Vec<u8>> = vec![Vec::new(); records.len()];
+    let refs: Vec<WireRef<'_>> = records
+        .iter()
+        .zip(header_bufs.iter_mut())
+        .map(|(r, buf)| WireRef {
+            index: r.index,
+            op: r.op,
+            timestamp: r.timestamp,
+            topic: &r.topic,
+            key: r.key.as_deref(),
+            key_encoding: r.key_encoding,
+            value: r.value.as_deref(),
+            value_encoding: r.value_encoding,
+            headers: Headers::frame(
+                r.headers.iter().map(|(n, v)| (n.as_str(), v.as_deref())),
+                buf,
+            ),
+        })
+        .collect();
+    let mut out = vec![0u8; encoded_len(&refs)];
+    encode_into(&refs, &mut out);
     out
 }
 
@@ -171,25 +289,25 @@ impl<'a> Reader<'a> {
     fn i64(&mut self, what: &str) -> Result<i64, FramingError> {
         Ok(i64::from_le_bytes(self.array(what)?))
     }
-    fn bytes(&mut self, what: &str) -> Result<Option<Bytes>, FramingError> {
+    fn bytes_ref(&mut self, what: &str) -> Result<Option<&'a [u8]>, FramingError> {
         let len = self.u32(what)?;
         if len == NULL_LEN {
             return Ok(None);
         }
-        Ok(Some(Bytes::copy_from_slice(self.take(len as usize, what)?)))
+        Ok(Some(self.take(len as usize, what)?))
     }
-    fn text(&mut self, len: usize, what: &str) -> Result<String, FramingError> {
+    fn text_ref(&mut self, len: usize, what: &str) -> Result<&'a str, FramingError> {
         let at = self.at;
         let raw = self.take(len, what)?;
-        String::from_utf8(raw.to_vec()).map_err(|_| FramingError {
+        std::str::from_utf8(raw).map_err(|_| FramingError {
             at,
             what: format!("{what} is not UTF-8"),
         })
     }
 }
 
-/// Decodes a batch; `max_records` bounds what a guest may claim to return.
-pub fn decode(buf: &[u8], max_records: usize) -> Result<Vec<WireRecord>, FramingError> {
+/// Decodes a batch without copying; `max_records` bounds what a guest may claim to return.
+pub fn decode_ref(buf: &[u8], max_records: usize) -> Result<Vec<WireRef<'_>>, FramingError> {
     let mut r = Reader { buf, at: 0 };
     let magic = r.u32("the magic number")?;
     if magic != MAGIC {
@@ -221,20 +339,20 @@ pub fn decode(buf: &[u8], max_records: usize) -> Result<Vec<WireRecord>, Framing
         let n_headers = r.u16("a record's header count")?;
         let ts = r.i64("a record's timestamp")?;
         let topic_len = r.u32("a record's topic length")?;
-        let topic = r.text(topic_len as usize, "the topic")?;
-        let key = r.bytes("the key")?;
-        let value = r.bytes("the value")?;
+        let topic = r.text_ref(topic_len as usize, "the topic")?;
+        let key = r.bytes_ref("the key")?;
+        let value = r.bytes_ref("the value")?;
         if key.is_some() == (flags & KEY_NULL != 0) || value.is_some() == (flags & VALUE_NULL != 0)
         {
             return r.fail("the null flags disagree with the key or value lengths");
         }
-        let mut headers = Vec::with_capacity(usize::from(n_headers).min(64));
+        let headers_at = r.at;
         for _ in 0..n_headers {
             let len = r.u16("a header name length")?;
-            let name = r.text(usize::from(len), "a header name")?;
-            headers.push((name, r.bytes("a header value")?));
+            r.text_ref(usize::from(len), "a header name")?;
+            r.bytes_ref("a header value")?;
         }
-        records.push(WireRecord {
+        records.push(WireRef {
             index,
             op,
             timestamp: (flags & NO_TIMESTAMP == 0).then_some(ts),
@@ -243,13 +361,45 @@ pub fn decode(buf: &[u8], max_records: usize) -> Result<Vec<WireRecord>, Framing
             key_encoding,
             value,
             value_encoding,
-            headers,
+            headers: Headers {
+                count: n_headers,
+                framed: &buf[headers_at..r.at],
+            },
         });
     }
     if r.at != buf.len() {
         return r.fail(format!("{} bytes after the last record", buf.len() - r.at));
     }
     Ok(records)
+}
+
+impl WireRef<'_> {
+    /// An owned copy.
+    pub fn to_owned_record(&self) -> WireRecord {
+        WireRecord {
+            index: self.index,
+            op: self.op,
+            timestamp: self.timestamp,
+            topic: self.topic.to_string(),
+            key: self.key.map(Bytes::copy_from_slice),
+            key_encoding: self.key_encoding,
+            value: self.value.map(Bytes::copy_from_slice),
+            value_encoding: self.value_encoding,
+            headers: self
+                .headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.map(Bytes::copy_from_slice)))
+                .collect(),
+        }
+    }
+}
+
+/// Decodes a batch into owned records; `max_records` bounds what a guest may claim.
+pub fn decode(buf: &[u8], max_records: usize) -> Result<Vec<WireRecord>, FramingError> {
+    Ok(decode_ref(buf, max_records)?
+        .iter()
+        .map(WireRef::to_owned_record)
+        .collect())
 }
 
 #[cfg(test)]

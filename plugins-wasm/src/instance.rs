@@ -71,6 +71,11 @@ pub struct State {
     offsets: Option<OffsetLookup>,
 }
 
+/// Where a guest left its output (a packed `(ptr << 32) | len`), until it is read.
+#[derive(Debug)]
+#[must_use]
+pub struct Output(i64);
+
 /// One instance of a plugin.
 pub struct Instance {
     name: String,
@@ -91,6 +96,17 @@ impl fmt::Debug for Instance {
             .field("plugin", &self.name)
             .finish_non_exhaustive()
     }
+}
+
+/// One guest call under a fresh deadline, with the guest's last error message cleared.
+fn run<T>(
+    store: &mut Store<State>,
+    deadline: Duration,
+    call: impl FnOnce(&mut Store<State>) -> wasmtime::Result<T>,
+) -> wasmtime::Result<T> {
+    store.set_epoch_deadline(ticks(deadline));
+    store.data_mut().error = None;
+    call(store)
 }
 
 fn ticks(deadline: Duration) -> u64 {
@@ -368,12 +384,13 @@ impl Instance {
         entry: &'static str,
         call: impl FnOnce(&mut Store<State>) -> wasmtime::Result<T>,
     ) -> Result<T, PluginError> {
-        self.store.set_epoch_deadline(ticks(self.deadline));
-        self.store.data_mut().error = None;
-        call(&mut self.store).map_err(|e| {
-            let message = self.describe(&e);
-            self.failure(entry, message)
-        })
+        let result = run(&mut self.store, self.deadline, call);
+        result.map_err(|e| self.trapped(entry, &e))
+    }
+
+    fn trapped(&mut self, entry: &'static str, e: &wasmtime::Error) -> PluginError {
+        let message = self.describe(e);
+        self.failure(entry, message)
     }
 
     fn describe(&self, e: &wasmtime::Error) -> String {
@@ -415,33 +432,50 @@ impl Instance {
         entry: &'static str,
         input: &[u8],
     ) -> Result<(i32, i32), PluginError> {
-        let len = i32::try_from(input.len()).map_err(|_| {
-            self.failure(entry, format!("a {} byte input is too large", input.len()))
-        })?;
-        let alloc = self.alloc.clone();
-        let ptr = self.guarded("weir_alloc", |s| alloc.call(s, len))?;
+        self.write_with(entry, input.len(), |buf| buf.copy_from_slice(input))
+    }
+
+    /// Has `weir_alloc` give `len` bytes and lets `fill` write them in place.
+    fn write_with(
+        &mut self,
+        entry: &'static str,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<(i32, i32), PluginError> {
+        let len = i32::try_from(len)
+            .map_err(|_| self.failure(entry, format!("a {len} byte input is too large")))?;
+        let ptr = run(&mut self.store, self.deadline, |s| self.alloc.call(s, len))
+            .map_err(|e| self.trapped("weir_alloc", &e))?;
         if ptr == 0 && len > 0 {
             return Err(self.failure(
                 "weir_alloc",
                 format!("could not allocate {len} bytes (out of memory)"),
             ));
         }
-        if self
-            .memory
-            .write(&mut self.store, ptr as u32 as usize, input)
-            .is_err()
-        {
-            let size = self.memory.data_size(&self.store);
-            return Err(self.failure(
-                "weir_alloc",
-                format!("returned {len} bytes at {ptr}, outside its memory of {size} bytes"),
-            ));
+        let start = ptr as u32 as usize;
+        let data = self.memory.data_mut(&mut self.store);
+        match data.get_mut(start..start + len as usize) {
+            Some(buf) => {
+                fill(buf);
+                Ok((ptr, len))
+            }
+            None => {
+                let size = data.len();
+                Err(self.failure(
+                    "weir_alloc",
+                    format!("returned {len} bytes at {ptr}, outside its memory of {size} bytes"),
+                ))
+            }
         }
-        Ok((ptr, len))
     }
 
-    /// The bytes a packed `(ptr << 32) | len` result points at.
-    fn read_output(&mut self, entry: &'static str, packed: i64) -> Result<Vec<u8>, PluginError> {
+    /// Reads the bytes a packed `(ptr << 32) | len` result points at, in place.
+    fn read_with<T>(
+        &mut self,
+        entry: &'static str,
+        packed: i64,
+        read: impl FnOnce(&[u8]) -> T,
+    ) -> Result<T, PluginError> {
         if packed < 0 {
             return Err(self.failure(entry, format!("failed (returned {packed})")));
         }
@@ -451,7 +485,7 @@ impl Instance {
         );
         let data = self.memory.data(&self.store);
         match ptr.checked_add(len).and_then(|end| data.get(ptr..end)) {
-            Some(out) => Ok(out.to_vec()),
+            Some(out) => Ok(read(out)),
             None => {
                 let size = data.len();
                 Err(self.failure(
@@ -462,9 +496,15 @@ impl Instance {
         }
     }
 
+    /// The bytes a packed `(ptr << 32) | len` result points at.
+    fn read_output(&mut self, entry: &'static str, packed: i64) -> Result<Vec<u8>, PluginError> {
+        self.read_with(entry, packed, <[u8]>::to_vec)
+    }
+
     fn reset(&mut self) -> Result<(), PluginError> {
-        if let Some(reset) = self.reset.clone() {
-            self.guarded("weir_reset", |s| reset.call(s, ()))?;
+        if let Some(reset) = &self.reset {
+            run(&mut self.store, self.deadline, |s| reset.call(s, ()))
+                .map_err(|e| self.trapped("weir_reset", &e))?;
         }
         Ok(())
     }
@@ -483,6 +523,39 @@ impl Instance {
     /// `weir_transform`: an encoded input batch in, the guest's output batch bytes out.
     pub fn transform(&mut self, input: &[u8]) -> Result<Vec<u8>, PluginError> {
         self.call_batch("weir_transform", input)
+    }
+
+    /// `weir_transform` without copies, first half: `fill` writes the `len`-byte input
+    /// batch straight into guest memory and the guest runs. [`Instance::transform_output`]
+    /// then reads the output where the guest left it.
+    pub fn transform_input(
+        &mut self,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<Output, PluginError> {
+        const ENTRY: &str = "weir_transform";
+        if self.batch_entry.is_none() {
+            return Err(self.failure(ENTRY, "the module does not export it".into()));
+        }
+        let (ptr, len) = self.write_with(ENTRY, len, fill)?;
+        let Some(func) = &self.batch_entry else {
+            return Err(self.failure(ENTRY, "the module does not export it".into()));
+        };
+        run(&mut self.store, self.deadline, |s| func.call(s, (ptr, len)))
+            .map(Output)
+            .map_err(|e| self.trapped(ENTRY, &e))
+    }
+
+    /// The second half of a transform call: `read` gets the output batch in guest memory;
+    /// then the guest's allocator is reset.
+    pub fn transform_output<T>(
+        &mut self,
+        output: Output,
+        read: impl FnOnce(&[u8]) -> T,
+    ) -> Result<T, PluginError> {
+        let out = self.read_with("weir_transform", output.0, read)?;
+        self.reset()?;
+        Ok(out)
     }
 
     /// `weir_test`: one answer per input record.

@@ -16,7 +16,7 @@ pub mod host;
 pub mod http;
 pub mod instance;
 
-pub use framing::{Encoding, WireRecord};
+pub use framing::{Encoding, WireRecord, WireRef};
 pub use host::{Host, Kind, Plugin, PluginError};
 pub use http::HttpGrant;
-pub use instance::{Instance, Settings};
+pub use instance::{Instance, Output, Settings};

@@ -40,6 +40,16 @@ fn append(path: &Path, lines: &[String]) {
     }
 }
 
+/// A FileStreamSource of `file` into `topic`, values as strings, running.
+fn file_source(api: &RestApi, name: &str, file: &Path, topic: &str) {
+    api.put_running(
+        WAIT,
+        name,
+        &json!({"connector.class": "FileStreamSource", "file": file.display().to_string(),
+                "topic": topic, "value.converter": STRING}),
+    );
+}
+
 fn person(i: usize) -> String {
     let note = if i.is_multiple_of(5) {
         "drop-me"
@@ -142,12 +152,7 @@ fn example_plugins_run_pipelines_through_the_rest_api() {
     let input = root.join("people.txt");
     let people: Vec<String> = (0..200).map(person).collect();
     append(&input, &people);
-    api.put_running(
-        WAIT,
-        "people",
-        &json!({"connector.class": "FileStreamSource", "file": input.display().to_string(),
-                "topic": "people", "value.converter": STRING}),
-    );
+    file_source(&api, "people", &input, "people");
 
     // Everything -> InsertHeader(drop) on "ones" -> drop-by-header (WAT) -> mask-json (C)
     // [-> Filter with value-contains (AssemblyScript)] -> http-post-sink (C), whose server
@@ -381,12 +386,7 @@ fn hot_reload_swaps_a_transform_without_losing_records() {
     let input = root.join("in.txt");
     let row = |i: usize| json!({"i": i, "secret": format!("s{i}")}).to_string();
     append(&input, &(0..300).map(row).collect::<Vec<_>>());
-    api.put_running(
-        WAIT,
-        "source",
-        &json!({"connector.class": "FileStreamSource", "file": input.display().to_string(),
-                "topic": "rows", "value.converter": STRING}),
-    );
+    file_source(&api, "source", &input, "rows");
     let collector = Collector::start(0);
     api.put_running(
         WAIT,

@@ -317,12 +317,7 @@ impl SinkTask for WasmSinkTask {
             if records.is_empty() {
                 return Ok(());
             }
-            let wire = records
-                .iter()
-                .enumerate()
-                .map(|(i, r)| records::to_wire(i as u32, r))
-                .collect::<Result<Vec<_>, _>>()?;
-            let batch = framing::encode(&wire);
+            let batch = records::encode(&records)?;
             self.inner
                 .call(move |i| i.put(&batch).map_err(task_error))
                 .await

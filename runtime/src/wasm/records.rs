@@ -6,7 +6,7 @@ use bytes::Bytes;
 use weir_connect_api::{
     ConnectRecord, ConnectorError, DataError, Headers, SchemaRef, SchemaType, SourcePosition, Value,
 };
-use weir_wasm::{Encoding, WireRecord};
+use weir_wasm::{Encoding, WireRecord, WireRef, framing};
 
 use crate::converters::json::{plugin_json, plugin_value};
 use crate::worker::task::{connect_headers, header_bytes};
@@ -14,21 +14,6 @@ use crate::worker::task::{connect_headers, header_bytes};
 /// Reserved headers a source plugin puts its position in.
 pub const SOURCE_PARTITION: &str = "weir.source.partition";
 pub const SOURCE_OFFSET: &str = "weir.source.offset";
-
-fn part(
-    schema: Option<&SchemaRef>,
-    value: &Value,
-) -> Result<(Option<Bytes>, Encoding), ConnectorError> {
-    Ok(match value {
-        Value::Null => (None, Encoding::Bytes),
-        Value::Bytes(b) => (Some(b.clone()), Encoding::Bytes),
-        Value::String(s) => (Some(Bytes::from(s.clone())), Encoding::String),
-        other => (
-            Some(Bytes::from(plugin_json(schema.map(|s| &**s), other)?)),
-            Encoding::Json,
-        ),
-    })
-}
 
 /// Debezium's `op` of a change event value, as a byte (0 when there is none).
 fn op_of(value: &Value) -> u8 {
@@ -42,25 +27,194 @@ fn op_of(value: &Value) -> u8 {
     }
 }
 
-/// `record` as the `index`th record of an input batch.
-pub fn to_wire(index: u32, record: &ConnectRecord) -> Result<WireRecord, ConnectorError> {
-    let (key, key_encoding) = part(record.key_schema.as_ref(), &record.key)?;
-    let (value, value_encoding) = part(record.value_schema.as_ref(), &record.value)?;
-    Ok(WireRecord {
-        index,
-        op: op_of(&record.value),
-        timestamp: record.timestamp,
-        topic: record.topic.clone(),
-        key,
-        key_encoding,
-        value,
-        value_encoding,
-        headers: record
+/// What encoding a record for a guest needs beyond borrowing it: the JSON text of a key or
+/// value that is neither bytes nor a string, and the framed headers. Kept until the output
+/// is read, so unchanged parts are recognised without parsing them again.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    key_json: Option<Vec<u8>>,
+    value_json: Option<Vec<u8>>,
+    headers: Vec<u8>,
+    n_headers: u16,
+    op: u8,
+}
+
+fn json_of(schema: Option<&SchemaRef>, value: &Value) -> Result<Option<Vec<u8>>, ConnectorError> {
+    Ok(match value {
+        Value::Null | Value::Bytes(_) | Value::String(_) => None,
+        other => Some(plugin_json(schema.map(|s| &**s), other)?.into_bytes()),
+    })
+}
+
+/// Prepares `records` for [`wire_refs`].
+pub fn prepare(records: &[ConnectRecord]) -> Result<Vec<Prepared>, ConnectorError> {
+    records
+        .iter()
+        .map(|r| {
+            let mut p = Prepared {
+                key_json: json_of(r.key_schema.as_ref(), &r.key)?,
+                value_json: json_of(r.value_schema.as_ref(), &r.value)?,
+                op: op_of(&r.value),
+                ..Prepared::default()
+            };
+            if !r.headers.0.is_empty() {
+                let bytes: Vec<(String, Option<Bytes>)> = r
+                    .headers
+                    .iter()
+                    .map(|h| (h.key.clone(), header_bytes(h)))
+                    .collect();
+                let framed = framing::Headers::frame(
+                    bytes.iter().map(|(n, v)| (n.as_str(), v.as_deref())),
+                    &mut p.headers,
+                );
+                p.n_headers = framed.len() as u16;
+            }
+            Ok(p)
+        })
+        .collect()
+}
+
+fn part_ref<'a>(value: &'a Value, json: Option<&'a [u8]>) -> (Option<&'a [u8]>, Encoding) {
+    match (value, json) {
+        (_, Some(j)) => (Some(j), Encoding::Json),
+        (Value::Bytes(b), _) => (Some(b), Encoding::Bytes),
+        (Value::String(s), _) => (Some(s.as_bytes()), Encoding::String),
+        _ => (None, Encoding::Bytes),
+    }
+}
+
+/// `records` as an input batch (index = position), borrowing them and their preparations.
+pub fn wire_refs<'a>(records: &'a [ConnectRecord], prepared: &'a [Prepared]) -> Vec<WireRef<'a>> {
+    records
+        .iter()
+        .zip(prepared)
+        .enumerate()
+        .map(|(i, (r, p))| {
+            let (key, key_encoding) = part_ref(&r.key, p.key_json.as_deref());
+            let (value, value_encoding) = part_ref(&r.value, p.value_json.as_deref());
+            WireRef {
+                index: i as u32,
+                op: p.op,
+                timestamp: r.timestamp,
+                topic: &r.topic,
+                key,
+                key_encoding,
+                value,
+                value_encoding,
+                headers: framing::Headers::from_framed(p.n_headers, &p.headers),
+            }
+        })
+        .collect()
+}
+
+/// An encoded input batch (for calls that take a byte slice).
+pub fn encode(records: &[ConnectRecord]) -> Result<Vec<u8>, ConnectorError> {
+    let prepared = prepare(records)?;
+    let refs = wire_refs(records, &prepared);
+    let mut out = vec![0u8; framing::encoded_len(&refs)];
+    framing::encode_into(&refs, &mut out);
+    Ok(out)
+}
+
+/// A key or value the guest returned (bytes, encoding, and the JSON it was given): left as
+/// it is when unchanged, else read back with the input's schema.
+fn update_part(
+    what: &str,
+    (wire, encoding, json): (Option<&[u8]>, Encoding, Option<&[u8]>),
+    schema: &mut Option<SchemaRef>,
+    value: &mut Value,
+) -> Result<(), ConnectorError> {
+    let input_encoding = part_ref(value, json).1;
+    if part_ref(value, json) == (wire, encoding) {
+        return Ok(());
+    }
+    (*schema, *value) = part_back(
+        what,
+        wire.map(Bytes::copy_from_slice),
+        encoding,
+        schema.as_ref(),
+        input_encoding,
+    )?;
+    Ok(())
+}
+
+/// The output record a transform made of `input` from `w`: parts the guest left as they
+/// were keep their Connect values (no copy, no parse); changed ones are read back.
+fn rebuild(w: &WireRef<'_>, input: &mut ConnectRecord, p: &Prepared) -> Result<(), ConnectorError> {
+    if w.topic.is_empty() {
+        return Err(data("the plugin returned a record without a topic".into()));
+    }
+    if w.topic != input.topic {
+        input.topic = w.topic.to_string();
+    }
+    let key = (w.key, w.key_encoding, p.key_json.as_deref());
+    update_part("key", key, &mut input.key_schema, &mut input.key)?;
+    let value = (w.value, w.value_encoding, p.value_json.as_deref());
+    update_part("value", value, &mut input.value_schema, &mut input.value)?;
+    input.timestamp = w.timestamp;
+    if w.headers != framing::Headers::from_framed(p.n_headers, &p.headers) {
+        let wire: Vec<(String, Option<Bytes>)> = w
             .headers
             .iter()
-            .map(|h| (h.key.clone(), header_bytes(h)))
-            .collect(),
-    })
+            .map(|(n, v)| (n.to_string(), v.map(Bytes::copy_from_slice)))
+            .collect();
+        input.headers = headers_back(&input.headers, wire);
+    }
+    Ok(())
+}
+
+/// The records a transform's output batch `out` makes of `inputs`, in output order, with
+/// the index of the input each came from.
+pub fn outputs(
+    out: &[u8],
+    max_per_input: usize,
+    mut inputs: Vec<ConnectRecord>,
+    prepared: &[Prepared],
+) -> Result<(Vec<ConnectRecord>, Vec<u32>), ConnectorError> {
+    let wire =
+        framing::decode_ref(out, inputs.len() * max_per_input).map_err(|e| data(e.to_string()))?;
+    // The common case, one output per input in order: the records change in place.
+    if wire.len() == inputs.len() && wire.iter().enumerate().all(|(i, w)| w.index as usize == i) {
+        for ((w, input), p) in wire.iter().zip(inputs.iter_mut()).zip(prepared) {
+            rebuild(w, input, p)?;
+        }
+        let origins = (0..inputs.len() as u32).collect();
+        return Ok((inputs, origins));
+    }
+    let mut remaining = vec![0usize; inputs.len()];
+    for w in &wire {
+        let i = w.index as usize;
+        let Some(n) = remaining.get_mut(i) else {
+            return Err(data(format!(
+                "returned a record with index {i} for a batch of {}",
+                inputs.len()
+            )));
+        };
+        *n += 1;
+        if *n > max_per_input {
+            return Err(data(format!(
+                "returned more than {max_per_input} records for one input"
+            )));
+        }
+    }
+    let mut inputs: Vec<Option<ConnectRecord>> = inputs.drain(..).map(Some).collect();
+    let mut records = Vec::with_capacity(wire.len());
+    let mut origins = Vec::with_capacity(wire.len());
+    for w in &wire {
+        let i = w.index as usize;
+        remaining[i] -= 1;
+        // The last output of an input takes the input itself; earlier ones a copy.
+        let input = if remaining[i] == 0 {
+            inputs[i].take()
+        } else {
+            inputs[i].clone()
+        };
+        let mut record = input.ok_or_else(|| data(format!("record {i} was used twice")))?;
+        rebuild(w, &mut record, &prepared[i])?;
+        records.push(record);
+        origins.push(w.index);
+    }
+    Ok((records, origins))
 }
 
 fn data(message: String) -> ConnectorError {
@@ -124,41 +278,6 @@ fn headers_back(input: &Headers, wire: Vec<(String, Option<Bytes>)>) -> Headers 
         }
     }
     out
-}
-
-/// A transform's output record made of `wire`, derived from `input`.
-pub fn from_wire(wire: WireRecord, input: &ConnectRecord) -> Result<ConnectRecord, ConnectorError> {
-    if wire.topic.is_empty() {
-        return Err(data("the plugin returned a record without a topic".into()));
-    }
-    let input_wire_key = part(input.key_schema.as_ref(), &input.key)?.1;
-    let input_wire_value = part(input.value_schema.as_ref(), &input.value)?.1;
-    let (key_schema, key) = part_back(
-        "key",
-        wire.key,
-        wire.key_encoding,
-        input.key_schema.as_ref(),
-        input_wire_key,
-    )?;
-    let (value_schema, value) = part_back(
-        "value",
-        wire.value,
-        wire.value_encoding,
-        input.value_schema.as_ref(),
-        input_wire_value,
-    )?;
-    Ok(ConnectRecord {
-        topic: wire.topic,
-        kafka_partition: input.kafka_partition,
-        key_schema,
-        key,
-        value_schema,
-        value,
-        timestamp: wire.timestamp,
-        headers: headers_back(&input.headers, wire.headers),
-        source: input.source.clone(),
-        kafka_offset: input.kafka_offset,
-    })
 }
 
 fn json_object(
@@ -227,6 +346,21 @@ mod tests {
             .build()
     }
 
+    /// What an identity guest returns: the input batch itself, optionally edited.
+    fn round_trip(
+        record: &ConnectRecord,
+        edit: impl FnOnce(&mut WireRecord),
+    ) -> Result<ConnectRecord, ConnectorError> {
+        let input = vec![record.clone()];
+        let prepared = prepare(&input).expect("prepare");
+        let bytes = encode(&input).expect("encode");
+        let mut wire = framing::decode(&bytes, 1).expect("decode");
+        edit(&mut wire[0]);
+        let out = framing::encode(&wire);
+        let (mut records, _) = outputs(&out, 10, input, &prepared)?;
+        Ok(records.pop().expect("one output"))
+    }
+
     #[test]
     fn structs_cross_as_json_and_come_back_typed() {
         let s = schema();
@@ -243,28 +377,36 @@ mod tests {
             Value::Struct(value),
         );
         record.headers.add("h", None, Value::String("v".into()));
-        let wire = to_wire(3, &record).expect("wire");
+        let bytes = encode(std::slice::from_ref(&record)).expect("encode");
+        let wire = framing::decode(&bytes, 1).expect("decode");
         assert_eq!(
-            wire.value.as_deref(),
+            wire[0].value.as_deref(),
             Some(&br#"{"id":7,"email":"a@b.c"}"#[..])
         );
         assert_eq!(
-            (wire.key_encoding, wire.value_encoding),
+            (wire[0].key_encoding, wire[0].value_encoding),
             (Encoding::String, Encoding::Json)
         );
+        assert_eq!(round_trip(&record, |_| {}).expect("same"), record);
 
-        let mut masked = wire.clone();
-        masked.value = Some(Bytes::from_static(br#"{"id":7,"email":"****"}"#));
-        let back = from_wire(masked, &record).expect("back");
+        let back = round_trip(&record, |w| {
+            w.value = Some(Bytes::from_static(br#"{"id":7,"email":"****"}"#));
+            w.topic = "masked".into();
+        })
+        .expect("back");
         assert_eq!(back.value_schema, Some(s.clone()));
+        assert_eq!(back.topic, "masked");
         let v = back.value.as_struct().expect("struct");
         assert_eq!(v.get("email"), Some(&Value::String("****".into())));
         assert_eq!(back.headers, record.headers);
 
-        let mut wrong = wire;
-        wrong.value = Some(Bytes::from_static(br#"{"id":"seven"}"#));
-        let e = from_wire(wrong, &record).expect_err("type");
+        let e = round_trip(&record, |w| {
+            w.value = Some(Bytes::from_static(br#"{"id":"seven"}"#));
+        })
+        .expect_err("type");
         assert!(e.to_string().contains("does not read back"), "{e}");
+        let e = round_trip(&record, |w| w.index = 4).expect_err("index");
+        assert!(e.to_string().contains("index 4 for a batch of 1"), "{e}");
     }
 
     #[test]

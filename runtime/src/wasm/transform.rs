@@ -129,7 +129,6 @@ impl Loaded {
     /// Runs `call` on the instance (built if needed); a failure drops it.
     fn with_instance<T>(
         &self,
-        record: &ConnectRecord,
         call: impl FnOnce(&mut Instance) -> Result<T, ConnectorError>,
     ) -> Result<T, ConnectorError> {
         let mut slot = self.instance.lock().unwrap_or_else(|p| p.into_inner());
@@ -137,16 +136,21 @@ impl Loaded {
             Some(i) => i,
             None => self.instantiate()?,
         };
-        let result = call(&mut instance).map_err(|e| match e {
-            ConnectorError::Data(d) => ConnectorError::Data(weir_connect_api::DataError::new(
-                format!("{d} (record {})", describe(record)),
-            )),
-            other => other,
-        });
+        let result = call(&mut instance);
         if result.is_ok() {
             *slot = Some(instance);
         }
         result
+    }
+}
+
+/// A record's failure with where the record is.
+fn at_record(e: ConnectorError, record: Option<&ConnectRecord>) -> ConnectorError {
+    match (e, record) {
+        (ConnectorError::Data(d), Some(r)) => ConnectorError::Data(
+            weir_connect_api::DataError::new(format!("{d} (record {})", describe(r))),
+        ),
+        (e, _) => e,
     }
 }
 
@@ -173,49 +177,41 @@ impl WasmTransform {
         WasmTransform(Loaded::new(named))
     }
 
-    /// The records `weir_transform` makes of a batch, grouped by input index.
+    /// The records `weir_transform` makes of a batch, in output order, and the index of
+    /// the input each came from. The batch is written straight into the guest's memory and
+    /// the output read where the guest left it; parts it did not change are not copied.
     pub fn apply_batch(
         &self,
-        records: &[ConnectRecord],
-    ) -> Result<Vec<Vec<ConnectRecord>>, ConnectorError> {
-        let Some(first) = records.first() else {
-            return Ok(Vec::new());
-        };
-        self.0.with_instance(first, |instance| {
-            let wire = records
-                .iter()
-                .enumerate()
-                .map(|(i, r)| records::to_wire(i as u32, r))
-                .collect::<Result<Vec<_>, _>>()?;
-            let out = instance
-                .transform(&framing::encode(&wire))
-                .map_err(|e| plugin_error(e, None))?;
+        records: Vec<ConnectRecord>,
+    ) -> Result<(Vec<ConnectRecord>, Vec<u32>), ConnectorError> {
+        if records.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        // Taken for the output; still here when the call failed, to say which record.
+        let mut inputs = Some(records);
+        let result = self.0.with_instance(|instance| {
+            let records = inputs.as_ref().map_or(&[][..], Vec::as_slice);
+            let prepared = records::prepare(records)?;
+            let refs = records::wire_refs(records, &prepared);
+            let len = framing::encoded_len(&refs);
             let plugin = instance.plugin().to_string();
-            let bad = |message: String| {
-                ConnectorError::Data(weir_connect_api::DataError::new(format!(
-                    "WASM plugin {plugin}, weir_transform: {message}"
-                )))
-            };
-            let decoded = framing::decode(&out, records.len() * MAX_OUTPUTS_PER_INPUT)
-                .map_err(|e| bad(e.to_string()))?;
-            let mut grouped: Vec<Vec<ConnectRecord>> = vec![Vec::new(); records.len()];
-            for w in decoded {
-                let i = w.index as usize;
-                let (Some(input), Some(group)) = (records.get(i), grouped.get_mut(i)) else {
-                    return Err(bad(format!(
-                        "returned a record with index {i} for a batch of {}",
-                        records.len()
-                    )));
-                };
-                if group.len() == MAX_OUTPUTS_PER_INPUT {
-                    return Err(bad(format!(
-                        "returned more than {MAX_OUTPUTS_PER_INPUT} records for one input"
-                    )));
-                }
-                group.push(records::from_wire(w, input).map_err(|e| bad(e.to_string()))?);
-            }
-            Ok(grouped)
-        })
+            let pending = instance
+                .transform_input(len, |buf| framing::encode_into(&refs, buf))
+                .map_err(|e| plugin_error(e, None))?;
+            drop(refs);
+            let records = inputs.take().unwrap_or_default();
+            instance
+                .transform_output(pending, |out| {
+                    records::outputs(out, MAX_OUTPUTS_PER_INPUT, records, &prepared)
+                })
+                .map_err(|e| plugin_error(e, None))?
+                .map_err(|e| {
+                    ConnectorError::Data(weir_connect_api::DataError::new(format!(
+                        "WASM plugin {plugin}, weir_transform: {e}"
+                    )))
+                })
+        });
+        result.map_err(|e| at_record(e, inputs.as_ref().and_then(|r| r.first())))
     }
 }
 
@@ -239,8 +235,7 @@ impl Transform for WasmTransform {
     }
 
     fn apply_many(&self, record: ConnectRecord) -> Result<Vec<ConnectRecord>, ConnectorError> {
-        let mut grouped = self.apply_batch(std::slice::from_ref(&record))?;
-        Ok(grouped.pop().unwrap_or_default())
+        Ok(self.apply_batch(vec![record])?.0)
     }
 }
 
@@ -263,12 +258,14 @@ impl Predicate for WasmPredicate {
     }
 
     fn test(&self, record: &ConnectRecord) -> Result<bool, ConnectorError> {
-        self.0.with_instance(record, |instance| {
-            let wire = records::to_wire(0, record)?;
-            let answers = instance
-                .test(&framing::encode(&[wire]), 1)
-                .map_err(|e| plugin_error(e, None))?;
-            Ok(answers.first().copied().unwrap_or(false))
-        })
+        self.0
+            .with_instance(|instance| {
+                let batch = records::encode(std::slice::from_ref(record))?;
+                let answers = instance
+                    .test(&batch, 1)
+                    .map_err(|e| plugin_error(e, None))?;
+                Ok(answers.first().copied().unwrap_or(false))
+            })
+            .map_err(|e| at_record(e, Some(record)))
     }
 }
