@@ -17,6 +17,9 @@ use crate::http::{self, HttpGrant};
 
 /// Default memory cap per instance.
 pub const DEFAULT_MEMORY_BYTES: usize = 32 << 20;
+/// The most elements a guest table may hold (`table.grow` past it traps), so a table
+/// cannot grow the host's memory without bound either.
+const MAX_TABLE_ELEMENTS: usize = 1 << 16;
 /// Default deadline per call.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(1);
 
@@ -267,7 +270,10 @@ impl Instance {
             memory_bytes: settings.memory_bytes,
             limits: StoreLimitsBuilder::new()
                 .memory_size(settings.memory_bytes)
+                .table_elements(MAX_TABLE_ELEMENTS)
                 .instances(1)
+                .memories(1)
+                .tables(4)
                 .trap_on_grow_failure(true)
                 .build(),
             error: None,

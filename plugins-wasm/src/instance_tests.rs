@@ -130,6 +130,18 @@ fn hostile_guests_are_contained() {
     let e = i.transform(&encode(&records())).expect_err("memory cap");
     assert!(e.to_string().contains("memory cap is 4194304 bytes"), "{e}");
 
+    let tables = r#"(table $t 1 funcref)
+        (func (export "weir_transform") (param $p i32) (param $n i32) (result i64)
+          (loop $l (drop (table.grow $t (ref.null func) (i32.const 4096))) (br $l))
+          (i64.const 0))"#;
+    let mut i = instance("tables", tables, &quick()).expect("instance");
+    let e = i.transform(&encode(&records())).expect_err("table cap");
+    assert!(
+        e.to_string()
+            .contains("WASM plugin tables, weir_transform: trapped"),
+        "{e}"
+    );
+
     let deep = r#"(func $down (param i32) (result i32) (call $down (i32.add (local.get 0) (i32.const 1))))
         (func (export "weir_transform") (param $p i32) (param $n i32) (result i64)
           (i64.extend_i32_u (call $down (i32.const 0))))"#;
