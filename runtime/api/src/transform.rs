@@ -15,6 +15,26 @@ pub trait Transform: Send + Sync {
     fn apply_many(&self, record: ConnectRecord) -> Result<Vec<ConnectRecord>> {
         Ok(self.apply(record)?.into_iter().collect())
     }
+    /// Whether [`Transform::apply_batch`] does better than one call per record (WASM
+    /// plugins: one guest call per batch). The worker then hands the chain whole batches.
+    fn batched(&self) -> bool {
+        false
+    }
+    /// Every record the transform makes of a batch, in order, with the index of the input
+    /// each came from. An error fails the whole batch: the worker then goes record by
+    /// record, so the error handler sees which records fail. By default, [`Transform::apply_many`]
+    /// per record.
+    fn apply_batch(&self, records: Vec<ConnectRecord>) -> Result<(Vec<ConnectRecord>, Vec<u32>)> {
+        let mut out = Vec::with_capacity(records.len());
+        let mut from = Vec::with_capacity(records.len());
+        for (i, record) in records.into_iter().enumerate() {
+            for o in self.apply_many(record)? {
+                out.push(o);
+                from.push(i as u32);
+            }
+        }
+        Ok((out, from))
+    }
 }
 
 /// Decides whether a transform applies to a record.

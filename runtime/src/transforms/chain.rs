@@ -353,6 +353,69 @@ impl TransformChain {
         Ok(records)
     }
 
+    /// Whether a stage does better with whole batches (a WASM plugin): the worker then
+    /// calls [`TransformChain::apply_batch`].
+    pub fn batched(&self) -> bool {
+        self.stages.iter().any(|s| s.transform.batched())
+    }
+
+    /// Applies every transform to a whole batch: the records that come out, in order, and
+    /// the index of the input each came from. Any error fails the whole batch; the caller
+    /// then goes record by record with [`TransformChain::apply`].
+    pub fn apply_batch(
+        &self,
+        mut records: Vec<ConnectRecord>,
+    ) -> Result<(Vec<ConnectRecord>, Vec<u32>), ConnectorError> {
+        let mut origins: Vec<u32> = (0..records.len() as u32).collect();
+        for stage in &self.stages {
+            if records.is_empty() {
+                break;
+            }
+            // The records the stage applies to go to it in one call; the others pass.
+            let mut selected = Vec::with_capacity(records.len());
+            let mut passing: Vec<Option<ConnectRecord>> = Vec::with_capacity(records.len());
+            for record in records {
+                let applies = match &stage.predicate {
+                    None => true,
+                    Some(p) => p.test(&record)? != stage.negate,
+                };
+                if applies {
+                    selected.push(record);
+                    passing.push(None);
+                } else {
+                    passing.push(Some(record));
+                }
+            }
+            let (outputs, from) = stage.transform.apply_batch(selected)?;
+            let mut outputs: Vec<(u32, ConnectRecord)> = from.into_iter().zip(outputs).collect();
+            if !outputs.is_sorted_by_key(|(k, _)| *k) {
+                outputs.sort_by_key(|(k, _)| *k); // stable: one input's outputs keep their order
+            }
+            let mut outputs = outputs.into_iter().peekable();
+            let mut next = Vec::with_capacity(passing.len());
+            let mut next_origins = Vec::with_capacity(passing.len());
+            let mut k = 0u32;
+            for (slot, origin) in passing.into_iter().zip(&origins) {
+                match slot {
+                    Some(record) => {
+                        next.push(record);
+                        next_origins.push(*origin);
+                    }
+                    None => {
+                        while let Some((_, record)) = outputs.next_if(|(from, _)| *from == k) {
+                            next.push(record);
+                            next_origins.push(*origin);
+                        }
+                        k += 1;
+                    }
+                }
+            }
+            records = next;
+            origins = next_origins;
+        }
+        Ok((records, origins))
+    }
+
     /// The transform aliases, in application order.
     pub fn aliases(&self) -> impl Iterator<Item = &str> {
         self.stages.iter().map(|s| s.alias.as_str())

@@ -216,3 +216,52 @@ fn plugin_messages_name_the_prefixed_key() {
         )
     );
 }
+
+#[test]
+fn batches_give_what_records_one_by_one_give() {
+    let c = chain(&[
+        ("transforms", "dropTombstones,tag,route"),
+        (
+            "transforms.dropTombstones.type",
+            "org.apache.kafka.connect.transforms.Filter",
+        ),
+        ("transforms.dropTombstones.predicate", "isTombstone"),
+        (
+            "transforms.tag.type",
+            "org.apache.kafka.connect.transforms.InsertHeader",
+        ),
+        ("transforms.tag.header", "seen"),
+        ("transforms.tag.value.literal", "yes"),
+        ("transforms.tag.predicate", "isOrders"),
+        ("transforms.route.type", "RegexRouter"),
+        ("transforms.route.regex", "(.*)"),
+        ("transforms.route.replacement", "out-$1"),
+        ("predicates", "isTombstone,isOrders"),
+        ("predicates.isTombstone.type", "RecordIsTombstone"),
+        ("predicates.isOrders.type", "TopicNameMatches"),
+        ("predicates.isOrders.pattern", "orders"),
+    ]);
+    assert!(!c.batched(), "native transforms go record by record");
+    let input = vec![
+        topic_record("orders", s("a")),
+        topic_record("orders", Value::Null),
+        topic_record("users", s("b")),
+        topic_record("orders", s("c")),
+    ];
+    let one_by_one: Vec<(ConnectRecord, u32)> = input
+        .iter()
+        .enumerate()
+        .flat_map(|(i, r)| {
+            c.apply(r.clone())
+                .expect("applies")
+                .into_iter()
+                .map(move |o| (o, i as u32))
+        })
+        .collect();
+    let (records, origins) = c.apply_batch(input).expect("batch");
+    assert_eq!(origins, [0, 2, 3]);
+    assert_eq!(
+        records.into_iter().zip(origins).collect::<Vec<_>>(),
+        one_by_one
+    );
+}

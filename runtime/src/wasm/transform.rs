@@ -176,11 +176,39 @@ impl WasmTransform {
     pub fn new(named: Option<&str>) -> Self {
         WasmTransform(Loaded::new(named))
     }
+}
+
+impl Transform for WasmTransform {
+    fn config_def(&self) -> ConfigDef {
+        self.0.config_def()
+    }
+
+    fn configure(&mut self, config: &ConfigMap) -> Result<(), ConnectorError> {
+        self.0.configure(config, Kind::Transform)
+    }
+
+    fn apply(&self, record: ConnectRecord) -> Result<Option<ConnectRecord>, ConnectorError> {
+        let mut out = self.apply_many(record)?;
+        match out.len() {
+            0 | 1 => Ok(out.pop()),
+            n => Err(ConnectorError::fatal(format!(
+                "the WASM transform emitted {n} records where one was expected"
+            ))),
+        }
+    }
+
+    fn apply_many(&self, record: ConnectRecord) -> Result<Vec<ConnectRecord>, ConnectorError> {
+        Ok(self.apply_batch(vec![record])?.0)
+    }
+
+    fn batched(&self) -> bool {
+        true
+    }
 
     /// The records `weir_transform` makes of a batch, in output order, and the index of
     /// the input each came from. The batch is written straight into the guest's memory and
     /// the output read where the guest left it; parts it did not change are not copied.
-    pub fn apply_batch(
+    fn apply_batch(
         &self,
         records: Vec<ConnectRecord>,
     ) -> Result<(Vec<ConnectRecord>, Vec<u32>), ConnectorError> {
@@ -212,30 +240,6 @@ impl WasmTransform {
                 })
         });
         result.map_err(|e| at_record(e, inputs.as_ref().and_then(|r| r.first())))
-    }
-}
-
-impl Transform for WasmTransform {
-    fn config_def(&self) -> ConfigDef {
-        self.0.config_def()
-    }
-
-    fn configure(&mut self, config: &ConfigMap) -> Result<(), ConnectorError> {
-        self.0.configure(config, Kind::Transform)
-    }
-
-    fn apply(&self, record: ConnectRecord) -> Result<Option<ConnectRecord>, ConnectorError> {
-        let mut out = self.apply_many(record)?;
-        match out.len() {
-            0 | 1 => Ok(out.pop()),
-            n => Err(ConnectorError::fatal(format!(
-                "the WASM transform emitted {n} records where one was expected"
-            ))),
-        }
-    }
-
-    fn apply_many(&self, record: ConnectRecord) -> Result<Vec<ConnectRecord>, ConnectorError> {
-        Ok(self.apply_batch(vec![record])?.0)
     }
 }
 

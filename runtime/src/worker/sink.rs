@@ -303,10 +303,11 @@ impl SinkLoop {
                 .min(self.max_poll_records - batch.records.len());
             let records: Vec<_> = buffered.drain(..take).collect();
             let mut next = position;
+            let mut raws = Vec::with_capacity(records.len());
             for r in records {
                 next = r.offset + 1;
                 read += 1;
-                let raw = RawRecord {
+                raws.push(RawRecord {
                     topic: tp.topic.clone(),
                     partition: tp.partition,
                     offset: r.offset,
@@ -318,16 +319,14 @@ impl SinkLoop {
                         .into_iter()
                         .map(|(k, v)| (k.to_string(), v))
                         .collect(),
-                };
-                let mut records = self.convert(&raw).await?.into_iter().peekable();
-                while let Some(record) = records.next() {
-                    batch.records.push(record);
-                    if records.peek().is_some() {
-                        batch.raws.push(raw.clone());
-                    } else {
-                        batch.raws.push(raw);
-                        break;
-                    }
+                });
+            }
+            if self.pipeline.chain.batched() {
+                self.convert_batch(raws, &mut batch).await?;
+            } else {
+                for raw in raws {
+                    let records = self.convert(&raw).await?;
+                    push_all(&mut batch, raw, records);
                 }
             }
             self.env.metrics.add_in(take);
@@ -336,9 +335,8 @@ impl SinkLoop {
         Ok((batch, read))
     }
 
-    /// One record through the converters and transforms: what the task gets of it (none
-    /// when a transform dropped it or a tolerated error skipped it).
-    async fn convert(&mut self, raw: &RawRecord) -> Result<Vec<ConnectRecord>, Halt> {
+    /// One record through the converters: `None` when a tolerated error skipped it.
+    async fn deserialize(&mut self, raw: &RawRecord) -> Result<Option<ConnectRecord>, Halt> {
         let shutdown = self.env.shutdown.clone();
         let k = &self.pipeline.converters.key;
         let key = self
@@ -349,7 +347,7 @@ impl SinkLoop {
             })
             .await?;
         let Some((key_schema, key)) = key else {
-            return Ok(Vec::new());
+            return Ok(None);
         };
         let v = &self.pipeline.converters.value;
         let value = self
@@ -360,13 +358,23 @@ impl SinkLoop {
             })
             .await?;
         let Some((value_schema, value)) = value else {
-            return Ok(Vec::new());
+            return Ok(None);
         };
         let mut record = ConnectRecord::new(&raw.topic, key_schema, key, value_schema, value);
         record.kafka_partition = Some(raw.partition);
         record.kafka_offset = Some(raw.offset);
         record.timestamp = raw.timestamp;
         record.headers = connect_headers(&raw.headers);
+        Ok(Some(record))
+    }
+
+    /// One record through the converters and transforms: what the task gets of it (none
+    /// when a transform dropped it or a tolerated error skipped it).
+    async fn convert(&mut self, raw: &RawRecord) -> Result<Vec<ConnectRecord>, Halt> {
+        let Some(record) = self.deserialize(raw).await? else {
+            return Ok(Vec::new());
+        };
+        let shutdown = self.env.shutdown.clone();
         let chain = &self.pipeline.chain;
         let transformed = self
             .pipeline
@@ -376,6 +384,51 @@ impl SinkLoop {
             })
             .await?;
         Ok(transformed.unwrap_or_default())
+    }
+
+    /// A fetched run of records through the converters, then the transform chain in one
+    /// call (a WASM stage then makes one guest call for the whole run). When the chain
+    /// fails, the run goes again record by record, so the error handler sees which records
+    /// fail and the others pass.
+    async fn convert_batch(&mut self, raws: Vec<RawRecord>, batch: &mut Batch) -> Result<(), Halt> {
+        let mut records = Vec::with_capacity(raws.len());
+        let mut kept = Vec::with_capacity(raws.len());
+        for raw in raws {
+            if let Some(record) = self.deserialize(&raw).await? {
+                records.push(record);
+                kept.push(raw);
+            }
+        }
+        match self.pipeline.chain.apply_batch(records) {
+            Ok((records, origins)) => {
+                let mut uses = vec![0usize; kept.len()];
+                for o in &origins {
+                    uses[*o as usize] += 1;
+                }
+                let mut kept: Vec<Option<RawRecord>> = kept.into_iter().map(Some).collect();
+                for (record, origin) in records.into_iter().zip(origins) {
+                    let o = origin as usize;
+                    uses[o] -= 1;
+                    let raw = if uses[o] == 0 {
+                        kept[o].take()
+                    } else {
+                        kept[o].clone()
+                    };
+                    if let Some(raw) = raw {
+                        batch.records.push(record);
+                        batch.raws.push(raw);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::debug!(task = %self.name(), error = %e, "the transform chain failed on a batch; going record by record");
+                for raw in kept {
+                    let records = self.convert(&raw).await?;
+                    push_all(batch, raw, records);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Hands a batch to the task. Retriable failures redeliver the same batch after a
@@ -534,6 +587,21 @@ fn subscription(config: &weir_connect_api::ConfigMap) -> Result<Subscription, St
             Err("topics and topics.regex are mutually exclusive options, but both are set.".into())
         }
         (None, None) => Err("Must configure one of topics or topics.regex".into()),
+    }
+}
+
+/// Adds what one log record became to the batch, each with the record's raw form (for the
+/// dead-letter queue).
+fn push_all(batch: &mut Batch, raw: RawRecord, records: Vec<ConnectRecord>) {
+    let mut records = records.into_iter().peekable();
+    while let Some(record) = records.next() {
+        batch.records.push(record);
+        if records.peek().is_some() {
+            batch.raws.push(raw.clone());
+        } else {
+            batch.raws.push(raw);
+            break;
+        }
     }
 }
 
