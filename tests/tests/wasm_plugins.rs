@@ -335,6 +335,15 @@ fn hostile_plugins_fail_only_their_own_task() {
         ),
     );
     api.put_running(WAIT, "healthy", &sink("healthy", "identity", json!({})));
+    // On the source side too (the poll's batch fails, then each record alone).
+    api.put_running(
+        WAIT,
+        "tolerant-source",
+        &json!({"connector.class": "FileStreamSource", "file": input.display().to_string(),
+                "topic": "never", "transforms": "t", "transforms.t.type": "fx-oob-pointer",
+                "errors.tolerance": "all", "errors.deadletterqueue.topic.name": "dlq-source",
+                "errors.deadletterqueue.context.headers.enable": "true"}),
+    );
 
     for (name, fixture, _, expected) in &cases {
         let status = wait_task_state(&api, name, "FAILED");
@@ -364,6 +373,15 @@ fn hostile_plugins_fail_only_their_own_task() {
         dlq.first()
     );
     assert_eq!(task_status(&api, "tolerant")["state"], "RUNNING");
+    let dlq = kcat::wait_records(&served.bootstrap(), "dlq-source", lines.len());
+    assert!(
+        dlq.iter()
+            .all(|r| r.dlq_reason().contains("outside its memory")),
+        "{:?}",
+        dlq.first()
+    );
+    assert!(kcat::consume(&served.bootstrap(), "never").is_empty());
+    assert_eq!(task_status(&api, "tolerant-source")["state"], "RUNNING");
     assert_eq!(task_status(&api, "source")["state"], "RUNNING");
     // A failed task restarts with a new instance (and fails again, the same way).
     let r = api.call("POST", "/connectors/oob/tasks/0/restart", None);

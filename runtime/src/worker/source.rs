@@ -148,9 +148,28 @@ impl SourceLoop {
     async fn send(&mut self, records: Vec<ConnectRecord>) -> Result<(), Halt> {
         let mut batches: BTreeMap<(String, i32), Vec<NewRecord>> = BTreeMap::new();
         let mut placed: Vec<(ConnectRecord, Vec<Slot>)> = Vec::new();
+        // A chain with a WASM stage transforms the whole poll in one call; when that fails,
+        // each record goes through it again alone (with the error handler).
+        let mut transformed: Vec<Option<Vec<ConnectRecord>>> = Vec::new();
+        if self.pipeline.chain.batched() {
+            match self.pipeline.chain.apply_batch(records.clone()) {
+                Ok((outputs, origins)) => {
+                    transformed = vec![Some(Vec::new()); records.len()];
+                    for (record, origin) in outputs.into_iter().zip(origins) {
+                        if let Some(Some(group)) = transformed.get_mut(origin as usize) {
+                            group.push(record);
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(task = %self.name(), error = %e, "the transform chain failed on a batch; going record by record");
+                }
+            }
+        }
+        let mut transformed = transformed.into_iter();
         for record in records {
             let slots = self
-                .convert(&record)
+                .convert(&record, transformed.next().flatten())
                 .await?
                 .into_iter()
                 .map(|(topic, partition, new)| {
@@ -239,9 +258,11 @@ impl SourceLoop {
     /// One record through transforms and converters: what goes to the log (none when a
     /// transform dropped it or a tolerated error skipped it, several when a WASM transform
     /// emitted more than one).
+    /// `transformed`: what the chain already made of the record in a batch, if it did.
     async fn convert(
         &mut self,
         record: &ConnectRecord,
+        transformed: Option<Vec<ConnectRecord>>,
     ) -> Result<Vec<(String, i32, NewRecord)>, Halt> {
         let mut raw = RawRecord {
             topic: record.topic.clone(),
@@ -254,7 +275,7 @@ impl SourceLoop {
         };
         let chain = &self.pipeline.chain;
         let shutdown = self.env.shutdown.clone();
-        let transformed = match chain.apply(record.clone()) {
+        let transformed = match transformed.map_or_else(|| chain.apply(record.clone()), Ok) {
             Ok(r) => r,
             Err(_) => {
                 // The dead-letter queue gets the record as the connector produced it.
