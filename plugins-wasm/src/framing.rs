@@ -96,16 +96,17 @@ pub struct Headers<'a> {
 
 impl<'a> Headers<'a> {
     /// Headers framed from `(name, value)` pairs into `buf` (reused by the caller).
-    pub fn frame<'n>(
-        pairs: impl IntoIterator<Item = (&'n str, Option<&'n [u8]>)>,
+    pub fn frame<N: AsRef<str>, V: AsRef<[u8]>>(
+        pairs: impl IntoIterator<Item = (N, Option<V>)>,
         buf: &'a mut Vec<u8>,
     ) -> Headers<'a> {
         buf.clear();
         let mut count = 0u16;
         for (name, value) in pairs {
+            let name = name.as_ref();
             buf.extend_from_slice(&(name.len() as u16).to_le_bytes());
             buf.extend_from_slice(name.as_bytes());
-            put_bytes(buf, value);
+            put_bytes(buf, value.as_ref().map(AsRef::as_ref));
             count = count.saturating_add(1);
         }
         Headers { count, framed: buf }
@@ -246,13 +247,21 @@ fn put_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
     }
 }
 
-/// A cursor over untrusted bytes: every read is bounds-checked.
-struct Reader<'a> {
+/// A cursor over untrusted bytes: every read is bounds-checked. Also reads the
+/// `http_request` framing (`http.rs`).
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     at: usize,
 }
 
 impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, at: 0 }
+    }
+    /// Whether every byte was read.
+    pub(crate) fn is_done(&self) -> bool {
+        self.at == self.buf.len()
+    }
     fn fail<T>(&self, what: impl Into<String>) -> Result<T, FramingError> {
         Err(FramingError {
             at: self.at,
@@ -280,23 +289,23 @@ impl<'a> Reader<'a> {
     fn u8(&mut self, what: &str) -> Result<u8, FramingError> {
         Ok(self.array::<1>(what)?[0])
     }
-    fn u16(&mut self, what: &str) -> Result<u16, FramingError> {
+    pub(crate) fn u16(&mut self, what: &str) -> Result<u16, FramingError> {
         Ok(u16::from_le_bytes(self.array(what)?))
     }
-    fn u32(&mut self, what: &str) -> Result<u32, FramingError> {
+    pub(crate) fn u32(&mut self, what: &str) -> Result<u32, FramingError> {
         Ok(u32::from_le_bytes(self.array(what)?))
     }
     fn i64(&mut self, what: &str) -> Result<i64, FramingError> {
         Ok(i64::from_le_bytes(self.array(what)?))
     }
-    fn bytes_ref(&mut self, what: &str) -> Result<Option<&'a [u8]>, FramingError> {
+    pub(crate) fn bytes_ref(&mut self, what: &str) -> Result<Option<&'a [u8]>, FramingError> {
         let len = self.u32(what)?;
         if len == NULL_LEN {
             return Ok(None);
         }
         Ok(Some(self.take(len as usize, what)?))
     }
-    fn text_ref(&mut self, len: usize, what: &str) -> Result<&'a str, FramingError> {
+    pub(crate) fn text_ref(&mut self, len: usize, what: &str) -> Result<&'a str, FramingError> {
         let at = self.at;
         let raw = self.take(len, what)?;
         std::str::from_utf8(raw).map_err(|_| FramingError {

@@ -6,6 +6,8 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use crate::framing::Reader;
+
 /// Return codes of `http_request` (ABI.md).
 pub const NOT_ALLOWED: i64 = -1;
 pub const CONNECTION: i64 = -2;
@@ -76,33 +78,21 @@ struct Request<'a> {
 }
 
 fn parse_request(buf: &[u8]) -> Option<Request<'_>> {
-    let mut at = 0usize;
-    let mut take = |n: usize| -> Option<&[u8]> {
-        let s = buf.get(at..at.checked_add(n)?)?;
-        at += n;
-        Some(s)
+    let mut r = Reader::new(buf);
+    let mut text = || -> Option<&str> {
+        let len = r.u32("").ok()? as usize;
+        r.text_ref(len, "").ok()
     };
-    let u32_of = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
-    let method_len = u32_of(take(4)?);
-    let method = std::str::from_utf8(take(method_len)?).ok()?;
-    let url_len = u32_of(take(4)?);
-    let url = std::str::from_utf8(take(url_len)?).ok()?;
-    let n = take(2)?;
-    let n_headers = u16::from_le_bytes([n[0], n[1]]);
+    let (method, url) = (text()?, text()?);
+    let n_headers = r.u16("").ok()?;
     let mut headers = Vec::new();
     for _ in 0..n_headers {
-        let l = take(2)?;
-        let name =
-            std::str::from_utf8(take(usize::from(u16::from_le_bytes([l[0], l[1]])))?).ok()?;
-        let value_len = u32_of(take(4)?);
-        headers.push((name, take(value_len)?));
+        let len = r.u16("").ok()?;
+        let name = r.text_ref(usize::from(len), "").ok()?;
+        headers.push((name, r.bytes_ref("").ok()??));
     }
-    let body_len = u32_of(take(4)?);
-    let body = take(body_len)?;
-    if at != buf.len() {
-        return None;
-    }
-    Some(Request {
+    let body = r.bytes_ref("").ok()??;
+    r.is_done().then_some(Request {
         method,
         url,
         headers,

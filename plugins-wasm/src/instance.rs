@@ -88,6 +88,8 @@ pub struct Instance {
     alloc: TypedFunc<i32, i32>,
     reset: Option<TypedFunc<(), ()>>,
     batch_entry: Option<TypedFunc<(i32, i32), i64>>,
+    /// The batch entry point's name (`weir_transform` or `weir_test`), for messages.
+    batch_name: &'static str,
     put: Option<TypedFunc<(i32, i32), i32>>,
     flush: Option<TypedFunc<(), i32>>,
     poll: Option<TypedFunc<(), i64>>,
@@ -342,6 +344,7 @@ impl Instance {
             alloc,
             reset,
             batch_entry,
+            batch_name: plugin.kind.entry(),
             put,
             flush,
             poll,
@@ -515,58 +518,49 @@ impl Instance {
         Ok(())
     }
 
-    fn call_batch(&mut self, entry: &'static str, input: &[u8]) -> Result<Vec<u8>, PluginError> {
-        let Some(func) = self.batch_entry.clone() else {
-            return Err(self.failure(entry, "the module does not export it".into()));
-        };
-        let (ptr, len) = self.write_input(entry, input)?;
-        let packed = self.guarded(entry, |s| func.call(s, (ptr, len)))?;
-        let out = self.read_output(entry, packed)?;
-        self.reset()?;
-        Ok(out)
-    }
-
     /// `weir_transform`: an encoded input batch in, the guest's output batch bytes out.
     pub fn transform(&mut self, input: &[u8]) -> Result<Vec<u8>, PluginError> {
-        self.call_batch("weir_transform", input)
+        let sent = self.send_batch(input.len(), |buf| buf.copy_from_slice(input))?;
+        self.read_batch(sent, <[u8]>::to_vec)
     }
 
-    /// `weir_transform` without copies, first half: `fill` writes the `len`-byte input
-    /// batch straight into guest memory and the guest runs. [`Instance::transform_output`]
-    /// then reads the output where the guest left it.
-    pub fn transform_input(
+    /// A transform's or predicate's batch call without copies, first half: `fill` writes
+    /// the `len`-byte input batch straight into guest memory and the guest runs.
+    /// [`Instance::read_batch`] then reads its answer where the guest left it.
+    pub fn send_batch(
         &mut self,
         len: usize,
         fill: impl FnOnce(&mut [u8]),
     ) -> Result<Output, PluginError> {
-        const ENTRY: &str = "weir_transform";
+        let entry = self.batch_name;
         if self.batch_entry.is_none() {
-            return Err(self.failure(ENTRY, "the module does not export it".into()));
+            return Err(self.failure(entry, "the module does not export it".into()));
         }
-        let (ptr, len) = self.write_with(ENTRY, len, fill)?;
+        let (ptr, len) = self.write_with(entry, len, fill)?;
         let Some(func) = &self.batch_entry else {
-            return Err(self.failure(ENTRY, "the module does not export it".into()));
+            return Err(self.failure(entry, "the module does not export it".into()));
         };
         run(&mut self.store, self.deadline, |s| func.call(s, (ptr, len)))
             .map(Output)
-            .map_err(|e| self.trapped(ENTRY, &e))
+            .map_err(|e| self.trapped(entry, &e))
     }
 
-    /// The second half of a transform call: `read` gets the output batch in guest memory;
-    /// then the guest's allocator is reset.
-    pub fn transform_output<T>(
+    /// The second half of a batch call: `read` gets the answer in guest memory; then the
+    /// guest's allocator is reset.
+    pub fn read_batch<T>(
         &mut self,
         output: Output,
         read: impl FnOnce(&[u8]) -> T,
     ) -> Result<T, PluginError> {
-        let out = self.read_with("weir_transform", output.0, read)?;
+        let out = self.read_with(self.batch_name, output.0, read)?;
         self.reset()?;
         Ok(out)
     }
 
     /// `weir_test`: one answer per input record.
     pub fn test(&mut self, input: &[u8], count: usize) -> Result<Vec<bool>, PluginError> {
-        let out = self.call_batch("weir_test", input)?;
+        let sent = self.send_batch(input.len(), |buf| buf.copy_from_slice(input))?;
+        let out = self.read_batch(sent, <[u8]>::to_vec)?;
         if out.len() != count {
             return Err(self.failure(
                 "weir_test",

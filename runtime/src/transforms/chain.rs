@@ -285,6 +285,32 @@ fn stage_predicate(
     (predicate, negate)
 }
 
+/// `items` spread over `origins` (indexes into `items`, as [`TransformChain::apply_batch`]
+/// returns them): each item is moved to its last use and cloned for the earlier ones, so
+/// the common one-to-one case copies nothing. An index out of range is left out.
+pub fn fan_out<T: Clone>(items: Vec<T>, origins: &[u32]) -> Vec<T> {
+    let mut uses = vec![0usize; items.len()];
+    for o in origins {
+        if let Some(n) = uses.get_mut(*o as usize) {
+            *n += 1;
+        }
+    }
+    let mut items: Vec<Option<T>> = items.into_iter().map(Some).collect();
+    origins
+        .iter()
+        .filter_map(|o| {
+            let o = *o as usize;
+            let n = uses.get_mut(o)?;
+            *n -= 1;
+            if *n == 0 {
+                items[o].take()
+            } else {
+                items[o].clone()
+            }
+        })
+        .collect()
+}
+
 impl TransformChain {
     /// Parses and configures every transform and predicate; every problem is reported.
     pub fn from_config(config: &ConfigMap) -> Result<Self, Vec<ConfigError>> {

@@ -26,7 +26,7 @@ mod value_to_key;
 
 pub use cast::Cast;
 pub(crate) use cast_value::java_string;
-pub use chain::TransformChain;
+pub use chain::{TransformChain, fan_out};
 pub use extract_field::ExtractField;
 pub use filter::Filter;
 pub use headers::{DropHeaders, HeaderFrom, InsertHeader};

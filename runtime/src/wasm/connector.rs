@@ -27,46 +27,12 @@ use weir_connect_api::{
 };
 use weir_wasm::{HttpGrant, Instance, Kind, Plugin, Settings, framing};
 
-use super::{limits, plugin_error, records, registry};
+use super::{limits, number, plugin_error, records, registry};
+use crate::worker::validate::connector_own_keys;
 
 const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most records one poll may return.
 const MAX_POLL_RECORDS: usize = 100_000;
-
-/// Keys that are Kafka Connect's, not the plugin's.
-fn is_framework_key(key: &str) -> bool {
-    const EXACT: &[&str] = &[
-        "name",
-        "connector.class",
-        "tasks.max",
-        "topics",
-        "topics.regex",
-        "key.converter",
-        "value.converter",
-        "header.converter",
-        "transforms",
-        "predicates",
-        "config.action.reload",
-        "offsets.storage.topic",
-        "exactly.once.support",
-        "transaction.boundary",
-        "topic.creation.groups",
-    ];
-    const PREFIXES: &[&str] = &[
-        "key.converter.",
-        "value.converter.",
-        "header.converter.",
-        "transforms.",
-        "predicates.",
-        "errors.",
-        "wasm.",
-        "consumer.override.",
-        "producer.override.",
-        "admin.override.",
-        "topic.creation.",
-    ];
-    EXACT.contains(&key) || PREFIXES.iter().any(|p| key.starts_with(p))
-}
 
 fn plugin_of(name: &str, kind: Kind) -> Result<Arc<Plugin>, ConnectorError> {
     match registry::global().named(name) {
@@ -84,22 +50,16 @@ fn plugin_of(name: &str, kind: Kind) -> Result<Arc<Plugin>, ConnectorError> {
 }
 
 /// The instance settings of a connector config.
-fn settings(config: &ConfigMap) -> Result<Settings, ConnectorError> {
+fn settings(kind: ConnectorType, config: &ConfigMap) -> Result<Settings, ConnectorError> {
     let mut errors: Vec<ConfigError> = Vec::new();
     let (memory_bytes, deadline) = limits(config, "wasm.", DEFAULT_CALL_TIMEOUT, &mut errors);
-    let http_timeout = match config.get("wasm.http.timeout.ms").map(|v| v.trim()) {
-        None | Some("") => Duration::from_secs(10),
-        Some(v) => match v.parse::<u64>() {
-            Ok(n) if n >= 1 => Duration::from_millis(n),
-            _ => {
-                errors.push(ConfigError::new(
-                    "wasm.http.timeout.ms",
-                    format!("Invalid value {v} for configuration wasm.http.timeout.ms: Value must be at least 1"),
-                ));
-                Duration::from_secs(10)
-            }
-        },
-    };
+    let http_timeout = Duration::from_millis(number(
+        config,
+        "wasm.http.timeout.ms",
+        10_000,
+        1,
+        &mut errors,
+    ));
     if !errors.is_empty() {
         return Err(ConnectorError::Config(errors));
     }
@@ -110,10 +70,9 @@ fn settings(config: &ConfigMap) -> Result<Settings, ConnectorError> {
     Ok(Settings {
         memory_bytes,
         deadline,
-        config: config
-            .iter()
-            .filter(|(k, _)| !is_framework_key(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
+        config: connector_own_keys(kind, config)
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with("wasm."))
             .collect(),
         http,
         offsets: None,
@@ -203,7 +162,7 @@ impl Connector for WasmConnector {
     }
 
     fn validate(&self, config: &ConfigMap) -> Vec<ConfigError> {
-        let mut errors = match settings(config) {
+        let mut errors = match settings(self.kind, config) {
             Err(ConnectorError::Config(e)) => e,
             _ => Vec::new(),
         };
@@ -215,7 +174,7 @@ impl Connector for WasmConnector {
 
     fn start(&mut self, config: &ConfigMap) -> Result<(), ConnectorError> {
         plugin_of(&self.name, self.wasm_kind())?;
-        settings(config)?;
+        settings(self.kind, config)?;
         self.config = config.clone();
         Ok(())
     }
@@ -308,7 +267,7 @@ fn task_error(e: weir_wasm::PluginError) -> ConnectorError {
 impl SinkTask for WasmSinkTask {
     fn start(&mut self, config: &ConfigMap) -> Result<(), ConnectorError> {
         self.inner.plugin = Some(plugin_of(&self.name, Kind::Sink)?);
-        self.inner.settings = settings(config)?;
+        self.inner.settings = settings(ConnectorType::Sink, config)?;
         Ok(())
     }
 
@@ -361,7 +320,7 @@ impl SourceTask for WasmSourceTask {
         context: Box<dyn SourceTaskContext>,
     ) -> Result<(), ConnectorError> {
         self.inner.plugin = Some(plugin_of(&self.name, Kind::Source)?);
-        let mut settings = settings(config)?;
+        let mut settings = settings(ConnectorType::Source, config)?;
         let context: Arc<dyn SourceTaskContext> = Arc::from(context);
         settings.offsets = Some(Arc::new(move |partition: &str| {
             let partition = match serde_json::from_str(partition) {

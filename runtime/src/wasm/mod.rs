@@ -51,36 +51,54 @@ pub fn plugin_error(e: PluginError, record: Option<String>) -> ConnectorError {
     }
 }
 
-/// Limits and plugin config read from keys under a prefix: `<p>memory.max.bytes`,
-/// `<p>call.timeout.ms` and every `<p>config.<key>` (or, for connectors, a given map).
+/// A whole-number key of at least `min`, `default` when unset or empty; a bad value is
+/// reported in `errors` (Kafka's message) and the default used.
+pub fn number(
+    config: &ConfigMap,
+    key: &str,
+    default: u64,
+    min: u64,
+    errors: &mut Vec<ConfigError>,
+) -> u64 {
+    match config.get(key).map(|v| v.trim()) {
+        None | Some("") => default,
+        Some(v) => {
+            match v.parse::<u64>() {
+                Ok(n) if n >= min => n,
+                _ => {
+                    errors.push(ConfigError::new(
+                    key,
+                    format!("Invalid value {v} for configuration {key}: Value must be at least {min}"),
+                ));
+                    default
+                }
+            }
+        }
+    }
+}
+
+/// The memory cap and call deadline from `<prefix>memory.max.bytes` and
+/// `<prefix>call.timeout.ms`.
 pub fn limits(
     config: &ConfigMap,
     prefix: &str,
     default_deadline: Duration,
     errors: &mut Vec<ConfigError>,
 ) -> (usize, Duration) {
-    let mut number = |key: &str, default: u64, min: u64| -> u64 {
-        let full = format!("{prefix}{key}");
-        match config.get(&full).map(|v| v.trim()) {
-            None | Some("") => default,
-            Some(v) => match v.parse::<u64>() {
-                Ok(n) if n >= min => n,
-                _ => {
-                    errors.push(ConfigError::new(
-                        &full,
-                        format!("Invalid value {v} for configuration {full}: Value must be at least {min}"),
-                    ));
-                    default
-                }
-            },
-        }
-    };
     let memory = number(
-        "memory.max.bytes",
+        config,
+        &format!("{prefix}memory.max.bytes"),
         weir_wasm::instance::DEFAULT_MEMORY_BYTES as u64,
         1 << 16,
+        errors,
     );
-    let timeout = number("call.timeout.ms", default_deadline.as_millis() as u64, 10);
+    let timeout = number(
+        config,
+        &format!("{prefix}call.timeout.ms"),
+        default_deadline.as_millis() as u64,
+        10,
+        errors,
+    );
     (memory as usize, Duration::from_millis(timeout))
 }
 

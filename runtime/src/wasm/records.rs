@@ -9,6 +9,7 @@ use weir_connect_api::{
 use weir_wasm::{Encoding, WireRecord, WireRef, framing};
 
 use crate::converters::json::{plugin_json, plugin_value};
+use crate::transforms::fan_out;
 use crate::worker::task::{connect_headers, header_bytes};
 
 /// Reserved headers a source plugin puts its position in.
@@ -58,16 +59,8 @@ pub fn prepare(records: &[ConnectRecord]) -> Result<Vec<Prepared>, ConnectorErro
                 ..Prepared::default()
             };
             if !r.headers.0.is_empty() {
-                let bytes: Vec<(String, Option<Bytes>)> = r
-                    .headers
-                    .iter()
-                    .map(|h| (h.key.clone(), header_bytes(h)))
-                    .collect();
-                let framed = framing::Headers::frame(
-                    bytes.iter().map(|(n, v)| (n.as_str(), v.as_deref())),
-                    &mut p.headers,
-                );
-                p.n_headers = framed.len() as u16;
+                let pairs = r.headers.iter().map(|h| (h.key.as_str(), header_bytes(h)));
+                p.n_headers = framing::Headers::frame(pairs, &mut p.headers).len() as u16;
             }
             Ok(p)
         })
@@ -181,10 +174,10 @@ pub fn outputs(
         let origins = (0..inputs.len() as u32).collect();
         return Ok((inputs, origins));
     }
-    let mut remaining = vec![0usize; inputs.len()];
+    let mut counts = vec![0usize; inputs.len()];
     for w in &wire {
         let i = w.index as usize;
-        let Some(n) = remaining.get_mut(i) else {
+        let Some(n) = counts.get_mut(i) else {
             return Err(data(format!(
                 "returned a record with index {i} for a batch of {}",
                 inputs.len()
@@ -197,22 +190,10 @@ pub fn outputs(
             )));
         }
     }
-    let mut inputs: Vec<Option<ConnectRecord>> = inputs.drain(..).map(Some).collect();
-    let mut records = Vec::with_capacity(wire.len());
-    let mut origins = Vec::with_capacity(wire.len());
-    for w in &wire {
-        let i = w.index as usize;
-        remaining[i] -= 1;
-        // The last output of an input takes the input itself; earlier ones a copy.
-        let input = if remaining[i] == 0 {
-            inputs[i].take()
-        } else {
-            inputs[i].clone()
-        };
-        let mut record = input.ok_or_else(|| data(format!("record {i} was used twice")))?;
-        rebuild(w, &mut record, &prepared[i])?;
-        records.push(record);
-        origins.push(w.index);
+    let origins: Vec<u32> = wire.iter().map(|w| w.index).collect();
+    let mut records = fan_out(inputs, &origins);
+    for ((w, record), &i) in wire.iter().zip(records.iter_mut()).zip(&origins) {
+        rebuild(w, record, &prepared[i as usize])?;
     }
     Ok((records, origins))
 }

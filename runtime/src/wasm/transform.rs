@@ -224,12 +224,12 @@ impl Transform for WasmTransform {
             let len = framing::encoded_len(&refs);
             let plugin = instance.plugin().to_string();
             let pending = instance
-                .transform_input(len, |buf| framing::encode_into(&refs, buf))
+                .send_batch(len, |buf| framing::encode_into(&refs, buf))
                 .map_err(|e| plugin_error(e, None))?;
             drop(refs);
             let records = inputs.take().unwrap_or_default();
             instance
-                .transform_output(pending, |out| {
+                .read_batch(pending, |out| {
                     records::outputs(out, MAX_OUTPUTS_PER_INPUT, records, &prepared)
                 })
                 .map_err(|e| plugin_error(e, None))?

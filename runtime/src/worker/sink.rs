@@ -401,24 +401,9 @@ impl SinkLoop {
         }
         match self.pipeline.chain.apply_batch(records) {
             Ok((records, origins)) => {
-                let mut uses = vec![0usize; kept.len()];
-                for o in &origins {
-                    uses[*o as usize] += 1;
-                }
-                let mut kept: Vec<Option<RawRecord>> = kept.into_iter().map(Some).collect();
-                for (record, origin) in records.into_iter().zip(origins) {
-                    let o = origin as usize;
-                    uses[o] -= 1;
-                    let raw = if uses[o] == 0 {
-                        kept[o].take()
-                    } else {
-                        kept[o].clone()
-                    };
-                    if let Some(raw) = raw {
-                        batch.records.push(record);
-                        batch.raws.push(raw);
-                    }
-                }
+                let raws = crate::transforms::fan_out(kept, &origins);
+                batch.records.extend(records);
+                batch.raws.extend(raws);
             }
             Err(e) => {
                 tracing::debug!(task = %self.name(), error = %e, "the transform chain failed on a batch; going record by record");
@@ -593,16 +578,9 @@ fn subscription(config: &weir_connect_api::ConfigMap) -> Result<Subscription, St
 /// Adds what one log record became to the batch, each with the record's raw form (for the
 /// dead-letter queue).
 fn push_all(batch: &mut Batch, raw: RawRecord, records: Vec<ConnectRecord>) {
-    let mut records = records.into_iter().peekable();
-    while let Some(record) = records.next() {
-        batch.records.push(record);
-        if records.peek().is_some() {
-            batch.raws.push(raw.clone());
-        } else {
-            batch.raws.push(raw);
-            break;
-        }
-    }
+    // The last copy is the record itself: the common one-record case clones nothing.
+    batch.raws.extend(std::iter::repeat_n(raw, records.len()));
+    batch.records.extend(records);
 }
 
 /// The task class Kafka would name for the connector class (`...SinkConnector` ->

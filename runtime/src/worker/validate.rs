@@ -176,6 +176,45 @@ fn orphan(name: String, config: &ConfigMap, errors: Vec<String>) -> ConfigInfo {
     }
 }
 
+/// The connector's own keys of `config`: everything that is not Kafka Connect's (the
+/// framework keys of `kind`'s connectors, converter, transform and predicate sub-keys,
+/// client overrides, topic creation). A WASM connector passes these to its plugin.
+pub fn connector_own_keys(kind: ConnectorType, config: &ConfigMap) -> BTreeMap<String, String> {
+    const PREFIXES: &[&str] = &[
+        "key.converter.",
+        "value.converter.",
+        "header.converter.",
+        "transforms.",
+        "predicates.",
+        "consumer.override.",
+        "producer.override.",
+        "admin.override.",
+        "topic.creation.",
+    ];
+    // Kafka Connect keys weir accepts without defining them for every kind.
+    const UNDEFINED: &[&str] = &[
+        TOPICS,
+        TOPICS_REGEX,
+        "offsets.storage.topic",
+        "exactly.once.support",
+        "transaction.boundary",
+        "topic.creation.groups",
+    ];
+    let framework: Vec<String> = framework_defs(Some(kind))
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    config
+        .iter()
+        .filter(|(k, _)| {
+            !framework.contains(k)
+                && !UNDEFINED.contains(&k.as_str())
+                && !PREFIXES.iter().any(|p| k.starts_with(p))
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 /// Validates a connector config: framework keys, the connector's own keys, transforms,
 /// predicates and converter sub-configs. Never fails: problems are in the result.
 pub fn validate(config: &ConfigMap) -> ConfigInfos {

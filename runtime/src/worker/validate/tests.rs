@@ -338,3 +338,32 @@ fn plugin_config_resolves_aliases_and_adds_framework_keys() {
     assert!(plugin_config("SimpleHeaderConverter").is_some());
     assert!(plugin_config("com.example.Nope").is_none());
 }
+
+#[test]
+fn a_connectors_own_keys_leave_out_kafka_connects() {
+    let config: ConfigMap = [
+        ("name", "n"),
+        ("connector.class", "x"),
+        ("tasks.max", "2"),
+        ("topics", "t"),
+        ("url", "http://h"),
+        ("errors.tolerance", "all"),
+        ("errors.deadletterqueue.topic.name", "dlq"),
+        (
+            "value.converter",
+            "org.apache.kafka.connect.json.JsonConverter",
+        ),
+        ("value.converter.schemas.enable", "false"),
+        ("transforms", "a"),
+        ("transforms.a.type", "wasm"),
+        ("consumer.override.max.poll.records", "10"),
+        ("batch.size", "5"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let own = super::connector_own_keys(ConnectorType::Sink, &config);
+    assert_eq!(own.keys().collect::<Vec<_>>(), ["batch.size", "url"]);
+    let own = super::connector_own_keys(ConnectorType::Source, &config);
+    assert_eq!(own.keys().collect::<Vec<_>>(), ["batch.size", "url"]);
+}
