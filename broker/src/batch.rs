@@ -314,6 +314,31 @@ pub struct NewRecord {
 
 /// Encodes records as one RecordBatch v2 starting at offset 0 (the broker assigns offsets).
 pub fn encode_batch(records: &[NewRecord], compression: Compression) -> Result<Bytes, String> {
+    encode_batch_as(records, compression, None)
+}
+
+/// An idempotent producer's identity in a batch: producer id, epoch, and the sequence
+/// number of the batch's first record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerStamp {
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub base_sequence: i32,
+}
+
+/// [`encode_batch`], stamped with an idempotent producer's id, epoch and sequence numbers
+/// when one is given (sequence numbers wrap at `i32::MAX`, as Kafka's do).
+pub fn encode_batch_as(
+    records: &[NewRecord],
+    compression: Compression,
+    producer: Option<ProducerStamp>,
+) -> Result<Bytes, String> {
+    let (producer_id, producer_epoch) = producer.map_or((-1, -1), |p| (p.producer_id, p.epoch));
+    let sequence = |i: usize| match producer {
+        // Without a producer the base sequence is -1 (the codec takes the first record's).
+        None => i as i32 - 1,
+        Some(p) => ((i64::from(p.base_sequence) + i as i64) % (i64::from(i32::MAX) + 1)) as i32,
+    };
     let records: Vec<Record> = records
         .iter()
         .enumerate()
@@ -322,11 +347,11 @@ pub fn encode_batch(records: &[NewRecord], compression: Compression) -> Result<B
             control: false,
             delete_horizon: false,
             partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
+            producer_id,
+            producer_epoch,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: i as i32 - 1,
+            sequence: sequence(i),
             timestamp: r.timestamp,
             key: r.key.clone(),
             value: r.value.clone(),

@@ -21,6 +21,7 @@ use weir_broker::server::{self, ServerConfig};
 
 use crate::cli::ServeArgs;
 use crate::config::WorkerConfig;
+use crate::log::{KafkaLog, Log};
 use crate::rest::{self, Loggers, RestOptions, RestState};
 use crate::worker::Worker;
 use crate::worker::settings::parse_rest_listener;
@@ -153,13 +154,105 @@ async fn start_worker(
 ) -> anyhow::Result<(Arc<Broker>, Arc<Worker>)> {
     let mut settings = cfg.worker.clone();
     settings.worker_id = worker_id;
-    match Worker::start(Arc::clone(&broker), settings).await {
+    match Worker::start(Log::Embedded(Arc::clone(&broker)), settings).await {
         Ok(worker) => Ok((broker, worker)),
         Err(e) => {
             close_broker(broker).await?;
             Err(anyhow::Error::new(e).context("the connector worker could not start"))
         }
     }
+}
+
+/// Binds the REST listener (before the worker starts: its statuses carry the REST address
+/// as `worker_id`); returns it with that address.
+async fn bind_rest(cfg: &WorkerConfig) -> anyhow::Result<(TcpListener, String)> {
+    let listener = TcpListener::bind(&cfg.worker.rest_listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen for REST clients on {}",
+                cfg.worker.rest_listen
+            )
+        })?;
+    let addr = advertised(
+        cfg,
+        listener
+            .local_addr()
+            .context("REST listener has no address")?,
+    );
+    Ok((listener, addr))
+}
+
+/// The REST API, served until [`Rest::stop`].
+struct Rest {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Rest {
+    fn start(cfg: &WorkerConfig, listener: TcpListener, worker: &Arc<Worker>) -> Self {
+        let state = RestState::new(
+            Arc::clone(worker),
+            Loggers::new(),
+            RestOptions::from_settings(&cfg.worker),
+        );
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            axum::serve(listener, rest::router(state))
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.changed().await;
+                })
+                .await
+        });
+        Self { stop, task }
+    }
+
+    /// Stops accepting requests and lets in-flight ones finish within a grace period.
+    async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        match tokio::time::timeout(REST_DRAIN, &mut self.task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::error!(error = %e, "REST listener failed"),
+            Ok(Err(e)) => tracing::error!(error = %e, "REST listener task ended abnormally"),
+            Err(_) => {
+                tracing::warn!(
+                    grace_s = REST_DRAIN.as_secs(),
+                    "REST requests still running after the grace period; aborted"
+                );
+                self.task.abort();
+            }
+        }
+    }
+}
+
+/// The worker on an external Kafka cluster (`bootstrap.servers`): no embedded broker, no
+/// Kafka listener, no data directory; the REST API until SIGTERM.
+async fn serve_external(
+    cfg: &WorkerConfig,
+    started: Instant,
+    bootstrap: &str,
+) -> anyhow::Result<()> {
+    let (rest_listener, rest_addr) = bind_rest(cfg).await?;
+    let client_id = format!("weir-worker-{rest_addr}");
+    let log = KafkaLog::connect(bootstrap, &client_id).await?;
+    let mut settings = cfg.worker.clone();
+    settings.worker_id = rest_addr.clone();
+    let worker = Worker::start(Log::Kafka(log), settings)
+        .await
+        .context("the connector worker could not start")?;
+    let rest = Rest::start(cfg, rest_listener, &worker);
+    tracing::info!(
+        bootstrap_servers = %bootstrap,
+        rest = %rest_addr,
+        startup_ms = started.elapsed().as_millis() as u64,
+        "weir ready (log on an external Kafka cluster)"
+    );
+    let signal = wait_for_signal().await?;
+    tracing::info!(signal, "shutting down");
+    rest.stop().await;
+    worker.shutdown().await;
+    tracing::info!("weir stopped");
+    Ok(())
 }
 
 /// Flushes, checkpoints and unlocks the broker once every other holder let go of it (task
@@ -183,22 +276,11 @@ async fn close_broker(mut broker: Arc<Broker>) -> anyhow::Result<()> {
 }
 
 async fn serve(cfg: &WorkerConfig, started: Instant) -> anyhow::Result<()> {
+    if let Some(bootstrap) = &cfg.worker.bootstrap_servers {
+        return serve_external(cfg, started, bootstrap).await;
+    }
     let broker = Arc::new(super::open_broker(cfg)?);
-    // Bound before the worker starts: its statuses carry the REST address as `worker_id`.
-    let rest_listener = TcpListener::bind(&cfg.worker.rest_listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen for REST clients on {}",
-                cfg.worker.rest_listen
-            )
-        })?;
-    let rest_addr = advertised(
-        cfg,
-        rest_listener
-            .local_addr()
-            .context("REST listener has no address")?,
-    );
+    let (rest_listener, rest_addr) = bind_rest(cfg).await?;
     let (broker, worker) = start_worker(cfg, broker, rest_addr.clone()).await?;
     tracing::info!(
         durability = %cfg.topic_defaults.durability(),
@@ -236,19 +318,7 @@ async fn serve(cfg: &WorkerConfig, started: Instant) -> anyhow::Result<()> {
         ctx.config.advertised_host, ctx.config.advertised_port
     );
     let kafka = tokio::spawn(server::serve(listener, Arc::clone(&ctx), stop_rx.clone()));
-    let state = RestState::new(
-        Arc::clone(&worker),
-        Loggers::new(),
-        RestOptions::from_settings(&cfg.worker),
-    );
-    let (rest_stop_tx, mut rest_stop_rx) = watch::channel(false);
-    let mut rest = tokio::spawn(async move {
-        axum::serve(rest_listener, rest::router(state))
-            .with_graceful_shutdown(async move {
-                let _ = rest_stop_rx.changed().await;
-            })
-            .await
-    });
+    let rest = Rest::start(cfg, rest_listener, &worker);
     tracing::info!(
         kafka = %kafka_addr,
         rest = %rest_addr,
@@ -259,19 +329,7 @@ async fn serve(cfg: &WorkerConfig, started: Instant) -> anyhow::Result<()> {
     let signal = wait_for_signal().await?;
     tracing::info!(signal, "shutting down");
     // REST first: no new connector operations while the worker stops.
-    let _ = rest_stop_tx.send(true);
-    match tokio::time::timeout(REST_DRAIN, &mut rest).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => tracing::error!(error = %e, "REST listener failed"),
-        Ok(Err(e)) => tracing::error!(error = %e, "REST listener task ended abnormally"),
-        Err(_) => {
-            tracing::warn!(
-                grace_s = REST_DRAIN.as_secs(),
-                "REST requests still running after the grace period; aborted"
-            );
-            rest.abort();
-        }
-    }
+    rest.stop().await;
     worker.shutdown().await;
     drop(worker);
     let _ = stop_tx.send(true);

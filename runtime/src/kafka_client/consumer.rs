@@ -230,7 +230,7 @@ impl Fetcher {
 }
 
 /// The length of the complete batches at the start of `bytes`.
-fn whole_batches(bytes: &[u8]) -> usize {
+pub(crate) fn whole_batches(bytes: &[u8]) -> usize {
     let mut at = 0;
     while let Some(h) = BatchHeader::parse(&bytes[at..]) {
         if h.check_framing(bytes.len() - at).is_err() {

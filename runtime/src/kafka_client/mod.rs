@@ -51,6 +51,8 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 5),
     (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::OffsetDelete, 0, 0),
 ];
 
 const UNSUPPORTED_VERSION: i16 = 35;

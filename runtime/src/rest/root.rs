@@ -33,7 +33,7 @@ pub async fn server_info(State(s): State<RestState>) -> Response {
     Json(ServerInfo {
         version: KAFKA_VERSION,
         commit: concat!("weir-", env!("CARGO_PKG_VERSION")),
-        kafka_cluster_id: s.worker().cluster_id(),
+        kafka_cluster_id: s.worker().cluster_id().await,
     })
     .into_response()
 }

@@ -25,7 +25,7 @@ async fn fixture(auth: RestAuth, timeout: Duration, max_body: usize) -> Fixture 
     let mut options = BrokerOptions::new(dir.path().join("data"));
     options.offsets_partitions = 1;
     let broker = Arc::new(Broker::open(options).expect("broker opens"));
-    let worker = Worker::start(broker, WorkerSettings::default())
+    let worker = Worker::start(crate::log::Log::Embedded(broker), WorkerSettings::default())
         .await
         .expect("worker starts");
     let mut options = RestOptions::from_settings(&WorkerSettings::default());
@@ -152,7 +152,7 @@ async fn oversized_bodies_get_413() {
 async fn slow_requests_time_out_with_500() {
     let dir = tempfile::tempdir().expect("temp dir");
     let broker = Arc::new(Broker::open(BrokerOptions::new(dir.path())).expect("broker"));
-    let worker = Worker::start(broker, WorkerSettings::default())
+    let worker = Worker::start(crate::log::Log::Embedded(broker), WorkerSettings::default())
         .await
         .expect("worker starts");
     let mut options = RestOptions::from_settings(&WorkerSettings::default());

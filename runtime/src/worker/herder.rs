@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
-use weir_broker::Broker;
 use weir_connect_api::{ConfigMap, Connector, ConnectorType};
 
 use super::internal::{ConfigRecord, TargetState};
@@ -25,6 +24,7 @@ use super::settings::WorkerSettings;
 use super::store::Stores;
 use super::task::{Control, InstanceState, StatusBoard, state};
 use super::{offsets, validate};
+use crate::log::Log;
 use crate::plugins;
 
 type Result<T, E = WorkerError> = std::result::Result<T, E>;
@@ -65,7 +65,7 @@ impl Entry {
 /// The connector worker. Cheap to share (`Arc<Worker>`); every method is safe to call
 /// concurrently (writes are serialized inside).
 pub struct Worker {
-    broker: Arc<Broker>,
+    log: Log,
     settings: Arc<WorkerSettings>,
     stores: Arc<Stores>,
     board: Arc<StatusBoard>,
@@ -85,16 +85,20 @@ fn kind_name(kind: Option<ConnectorType>) -> String {
 
 impl Worker {
     /// Opens the internal topics, replays them and starts every connector and task.
-    pub async fn start(broker: Arc<Broker>, settings: WorkerSettings) -> Result<Arc<Self>> {
-        let b = Arc::clone(&broker);
-        let topics = settings.internal_topics.clone();
-        let (stores, state) = tokio::task::spawn_blocking(move || {
-            let stores = Stores::open(b, topics)?;
-            let state = stores.read_configs()?;
-            Ok::<_, super::store::StoreError>((stores, state))
-        })
-        .await
-        .map_err(|e| WorkerError::Internal(format!("the worker could not start: {e}")))??;
+    pub async fn start(log: Log, settings: WorkerSettings) -> Result<Arc<Self>> {
+        let stores = Stores::open(log.clone(), settings.internal_topics.clone())
+            .await
+            .map_err(|e| {
+                WorkerError::Internal(format!(
+                    "the worker could not open its internal topics: {e}"
+                ))
+            })?;
+        let state = stores.read_configs().await.map_err(|e| {
+            WorkerError::Internal(format!(
+                "the worker could not read {}: {e}",
+                settings.internal_topics.configs
+            ))
+        })?;
         let stores = Arc::new(stores);
         let board = Arc::new(StatusBoard::new(
             Arc::clone(&stores),
@@ -117,7 +121,7 @@ impl Worker {
             .await
             .map_err(|e| WorkerError::Internal(format!("cannot load the WASM plugins: {e}")))?;
         let worker = Arc::new(Self {
-            broker,
+            log,
             settings: Arc::new(settings),
             stores,
             board,
@@ -125,6 +129,11 @@ impl Worker {
             ops: tokio::sync::Mutex::new(()),
             shutdown: watch::channel(false).0,
         });
+        tokio::spawn(
+            Arc::clone(&worker.board)
+                .run_writer(worker.shutdown.subscribe())
+                .instrument(tracing::info_span!("status-writer")),
+        );
         let _guard = worker.ops.lock().await;
         for name in names {
             worker.board.set(&name, None, state::UNASSIGNED, None);
@@ -189,9 +198,9 @@ impl Worker {
         &self.settings
     }
 
-    /// The embedded broker's cluster id (`GET /`).
-    pub fn cluster_id(&self) -> String {
-        weir_broker::server::ServerConfig::default().cluster_id
+    /// The log's Kafka cluster id (`GET /`).
+    pub async fn cluster_id(&self) -> String {
+        self.log.cluster_id().await
     }
 
     /// Connector names, sorted.
@@ -570,21 +579,21 @@ impl Worker {
     /// `GET /connectors/x/offsets`.
     pub async fn offsets(&self, name: &str) -> Result<ConnectorOffsets> {
         let config = self.connector_config(name)?;
-        offsets::read(&self.broker, &self.stores, name, kind_of(&config)).await
+        offsets::read(&self.log, &self.stores, name, kind_of(&config)).await
     }
 
     /// `PATCH /connectors/x/offsets`: 400 unless STOPPED; returns the message.
     pub async fn alter_offsets(&self, name: &str, changes: ConnectorOffsets) -> Result<String> {
         let _guard = self.ops.lock().await;
         let kind = self.stopped_kind(name)?;
-        offsets::alter(&self.broker, &self.stores, name, kind, changes).await
+        offsets::alter(&self.log, &self.stores, name, kind, changes).await
     }
 
     /// `DELETE /connectors/x/offsets`: 400 unless STOPPED; returns the message.
     pub async fn reset_offsets(&self, name: &str) -> Result<String> {
         let _guard = self.ops.lock().await;
         let kind = self.stopped_kind(name)?;
-        offsets::reset(&self.broker, &self.stores, name, kind).await
+        offsets::reset(&self.log, &self.stores, name, kind).await
     }
 
     /// The connector's type, or the 400 Kafka Connect answers when it is not STOPPED.
@@ -650,6 +659,7 @@ impl Worker {
                 self.board.set(&name, None, state::UNASSIGNED, None);
             }
         }
+        self.board.write_pending().await;
         tracing::info!("worker stopped every connector");
     }
 }

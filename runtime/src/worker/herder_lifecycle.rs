@@ -13,15 +13,11 @@ use crate::config_providers;
 use crate::plugins::{self, ConnectorPlugin, TaskFactory};
 use crate::worker::internal::{ConfigRecord, TargetState};
 use crate::worker::metrics::TaskMetrics;
-use crate::worker::model::WorkerError;
 use crate::worker::task::{Control, TaskEnv, state, trace_of};
 
 impl Worker {
     pub(super) async fn put_record(&self, record: ConfigRecord) -> Result<()> {
-        let stores = Arc::clone(&self.stores);
-        tokio::task::spawn_blocking(move || stores.put_config(&record))
-            .await
-            .map_err(|e| WorkerError::Internal(format!("the config write failed: {e}")))??;
+        self.stores.put_config(&record).await?;
         Ok(())
     }
 
@@ -144,7 +140,7 @@ impl Worker {
             task_count,
             connector_config: connector_config.clone(),
             task_config,
-            broker: Arc::clone(&self.broker),
+            log: self.log.clone(),
             stores: Arc::clone(&self.stores),
             board: Arc::clone(&self.board),
             metrics: Arc::clone(&metrics),

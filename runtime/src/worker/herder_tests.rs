@@ -32,7 +32,7 @@ async fn open(dir: &Path) -> (Arc<Broker>, Arc<Worker>) {
     let mut options = BrokerOptions::new(dir.join("data"));
     options.offsets_partitions = 1;
     let broker = Arc::new(Broker::open(options).expect("broker"));
-    let worker = Worker::start(Arc::clone(&broker), settings())
+    let worker = Worker::start(crate::log::Log::Embedded(Arc::clone(&broker)), settings())
         .await
         .expect("worker");
     (broker, worker)

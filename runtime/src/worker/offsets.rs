@@ -2,76 +2,57 @@
 //! sink connector's as the commits of consumer group `connect-<name>`, in Kafka Connect's
 //! shapes (`{"kafka_topic","kafka_partition"}` / `{"kafka_offset"}` for sinks).
 
-use std::sync::Arc;
-
 use serde_json::Value as Json;
-use weir_broker::Broker;
 use weir_connect_api::ConnectorType;
 use weir_connect_api::record::SourceMap;
 
 use super::model::{ConnectorOffsets, PartitionOffset, WorkerError};
 use super::store::Stores;
+use crate::log::{Log, LogError};
 
 type Result<T, E = WorkerError> = std::result::Result<T, E>;
 
 const ALTERED: &str = "The offsets for this connector have been altered successfully";
 const RESET: &str = "The offsets for this connector have been reset successfully";
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| WorkerError::Internal(format!("the offsets operation failed: {e}")))?
-}
-
 pub async fn read(
-    broker: &Arc<Broker>,
-    stores: &Arc<Stores>,
+    log: &Log,
+    stores: &Stores,
     name: &str,
     kind: Option<ConnectorType>,
 ) -> Result<ConnectorOffsets> {
-    let name = name.to_string();
-    match kind {
-        Some(ConnectorType::Sink) => {
-            let broker = Arc::clone(broker);
-            blocking(move || {
-                let offsets = broker
-                    .group_offsets(&format!("connect-{name}"))
-                    .into_iter()
-                    .map(|(k, c)| PartitionOffset {
-                        partition: sink_partition(&k.topic, k.partition),
-                        offset: Some(one("kafka_offset", Json::from(c.offset))),
-                    })
-                    .collect();
-                Ok(ConnectorOffsets { offsets })
-            })
+    let offsets = match kind {
+        Some(ConnectorType::Sink) => log
+            .group_offsets(&format!("connect-{name}"))
             .await
-        }
-        _ => {
-            let stores = Arc::clone(stores);
-            blocking(move || {
-                let offsets = stores
-                    .read_offsets(&name)?
-                    .into_iter()
-                    .filter_map(|(partition, offset)| {
-                        let Ok(Json::Object(p)) = serde_json::from_str(&partition) else {
-                            return None;
-                        };
-                        Some(PartitionOffset {
-                            partition: p,
-                            offset: Some(offset),
-                        })
-                    })
-                    .collect();
-                Ok(ConnectorOffsets { offsets })
+            .map_err(internal)?
+            .into_iter()
+            .map(|(topic, partition, offset)| PartitionOffset {
+                partition: sink_partition(&topic, partition),
+                offset: Some(one("kafka_offset", Json::from(offset))),
             })
-            .await
-        }
-    }
+            .collect(),
+        _ => stores
+            .read_offsets(name)
+            .await?
+            .into_iter()
+            .filter_map(|(partition, offset)| {
+                let Ok(Json::Object(p)) = serde_json::from_str(&partition) else {
+                    return None;
+                };
+                Some(PartitionOffset {
+                    partition: p,
+                    offset: Some(offset),
+                })
+            })
+            .collect(),
+    };
+    Ok(ConnectorOffsets { offsets })
 }
 
 pub async fn alter(
-    broker: &Arc<Broker>,
-    stores: &Arc<Stores>,
+    log: &Log,
+    stores: &Stores,
     name: &str,
     kind: Option<ConnectorType>,
     changes: ConnectorOffsets,
@@ -81,7 +62,6 @@ pub async fn alter(
             "The offsets to be modified must not be null or empty".to_string(),
         ));
     }
-    let name = name.to_string();
     match kind {
         Some(ConnectorType::Sink) => {
             let mut commits = Vec::new();
@@ -90,22 +70,17 @@ pub async fn alter(
                 let (topic, partition) = parse_sink_partition(&change.partition)?;
                 match &change.offset {
                     None => resets.push((topic, partition)),
-                    Some(o) => {
-                        commits.push((topic, partition, parse_sink_offset(o)?, String::new()))
-                    }
+                    Some(o) => commits.push((topic, partition, parse_sink_offset(o)?)),
                 }
             }
-            let broker = Arc::clone(broker);
-            blocking(move || {
-                let group = format!("connect-{name}");
-                broker.commit_offsets(&group, &commits).map_err(internal)?;
-                broker.delete_offsets(&group, &resets).map_err(internal)?;
-                Ok(ALTERED.to_string())
-            })
-            .await
+            let group = format!("connect-{name}");
+            log.commit_offsets(&group, commits)
+                .await
+                .map_err(internal)?;
+            log.delete_offsets(&group, resets).await.map_err(internal)?;
+            Ok(ALTERED.to_string())
         }
         _ => {
-            let stores = Arc::clone(stores);
             let entries: Vec<(SourceMap, Option<SourceMap>)> = changes
                 .offsets
                 .into_iter()
@@ -116,54 +91,51 @@ pub async fn alter(
                     "Source partitions may not be null or empty".to_string(),
                 ));
             }
-            blocking(move || {
-                stores.put_offsets(&name, &entries)?;
-                Ok(ALTERED.to_string())
-            })
-            .await
+            stores.put_offsets(name, &entries).await?;
+            Ok(ALTERED.to_string())
         }
     }
 }
 
 pub async fn reset(
-    broker: &Arc<Broker>,
-    stores: &Arc<Stores>,
+    log: &Log,
+    stores: &Stores,
     name: &str,
     kind: Option<ConnectorType>,
 ) -> Result<String> {
-    let name = name.to_string();
     match kind {
         Some(ConnectorType::Sink) => {
-            let broker = Arc::clone(broker);
-            blocking(move || {
-                broker
-                    .delete_group_offsets(&format!("connect-{name}"))
-                    .map_err(internal)?;
-                Ok(RESET.to_string())
-            })
-            .await
+            let group = format!("connect-{name}");
+            let all: Vec<(String, i32)> = log
+                .group_offsets(&group)
+                .await
+                .map_err(internal)?
+                .into_iter()
+                .map(|(t, p, _)| (t, p))
+                .collect();
+            log.delete_offsets(&group, all).await.map_err(internal)?;
+            Ok(RESET.to_string())
         }
         _ => {
-            let stores = Arc::clone(stores);
-            blocking(move || {
-                let entries: Vec<(SourceMap, Option<SourceMap>)> = stores
-                    .read_offsets(&name)?
-                    .into_keys()
-                    .filter_map(|p| match serde_json::from_str(&p) {
-                        Ok(Json::Object(p)) => Some((p, None)),
-                        _ => None,
-                    })
-                    .collect();
-                stores.put_offsets(&name, &entries)?;
-                Ok(RESET.to_string())
-            })
-            .await
+            let entries: Vec<(SourceMap, Option<SourceMap>)> = stores
+                .read_offsets(name)
+                .await?
+                .into_keys()
+                .filter_map(|p| match serde_json::from_str(&p) {
+                    Ok(Json::Object(p)) => Some((p, None)),
+                    _ => None,
+                })
+                .collect();
+            stores.put_offsets(name, &entries).await?;
+            Ok(RESET.to_string())
         }
     }
 }
 
-fn internal(e: weir_broker::Error) -> WorkerError {
-    WorkerError::Internal(format!("cannot change the sink's group offsets: {e}"))
+fn internal(e: LogError) -> WorkerError {
+    WorkerError::Internal(format!(
+        "cannot read or change the sink's group offsets: {e}"
+    ))
 }
 
 fn one(key: &str, value: Json) -> SourceMap {

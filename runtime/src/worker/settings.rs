@@ -30,6 +30,15 @@ pub const SETTINGS_KEYS: &[&str] = &[
     "topic.tracking.enable",
     "topic.tracking.allow.reset",
     "group.id",
+    "bootstrap.servers",
+    "config.storage.replication.factor",
+    "offset.storage.replication.factor",
+    "status.storage.replication.factor",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "rebalance.timeout.ms",
+    "scheduled.rebalance.max.delay.ms",
+    "connect.protocol",
     "plugin.path",
     "plugin.reload.interval.ms",
 ];
@@ -76,6 +85,17 @@ pub struct WorkerSettings {
     /// How often plugin files are checked for changes (`plugin.reload.interval.ms`); zero
     /// turns hot reload off.
     pub plugin_reload_interval: Duration,
+    /// `bootstrap.servers`: the log is this external Kafka cluster instead of the embedded
+    /// broker.
+    pub bootstrap_servers: Option<String>,
+    /// `group.id`: with `bootstrap.servers`, the worker shares connectors with every worker
+    /// of this group (distributed mode).
+    pub group_id: Option<String>,
+    /// Group membership timings (`session.timeout.ms`, `heartbeat.interval.ms`,
+    /// `rebalance.timeout.ms`).
+    pub session_timeout: Duration,
+    pub heartbeat_interval: Duration,
+    pub rebalance_timeout: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -105,6 +125,11 @@ impl Default for WorkerSettings {
             default_partitions: 1,
             plugin_path: Vec::new(),
             plugin_reload_interval: Duration::from_millis(1_000),
+            bootstrap_servers: None,
+            group_id: None,
+            session_timeout: Duration::from_millis(10_000),
+            heartbeat_interval: Duration::from_millis(3_000),
+            rebalance_timeout: Duration::from_millis(60_000),
         }
     }
 }
@@ -135,6 +160,70 @@ impl WorkerSettings {
         }
         if let Some(d) = ms("plugin.reload.interval.ms", 0) {
             s.plugin_reload_interval = d;
+        }
+        if let Some(d) = ms("session.timeout.ms", 1) {
+            s.session_timeout = d;
+        }
+        if let Some(d) = ms("heartbeat.interval.ms", 1) {
+            s.heartbeat_interval = d;
+        }
+        if let Some(d) = ms("rebalance.timeout.ms", 1) {
+            s.rebalance_timeout = d;
+        }
+        if let Some(v) = map.get("scheduled.rebalance.max.delay.ms")
+            && v.trim() != "0"
+        {
+            tracing::warn!(
+                "scheduled.rebalance.max.delay.ms={v}: weir reassigns the work of a departed worker at the next rebalance (as with 0)"
+            );
+        }
+        if let Some(v) = map.get("connect.protocol")
+            && !["sessioned", "compatible"].contains(&v.trim())
+        {
+            errors.push(format!(
+                "connect.protocol={v:?}: weir speaks the incremental cooperative protocols sessioned and compatible"
+            ));
+        }
+        if let Some(v) = map.get("bootstrap.servers") {
+            let servers: Vec<&str> = v
+                .split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .collect();
+            match servers.iter().find(|a| {
+                a.rsplit_once(':')
+                    .is_none_or(|(_, p)| p.parse::<u16>().is_err())
+            }) {
+                _ if servers.is_empty() => errors.push("bootstrap.servers is empty".to_string()),
+                Some(bad) => {
+                    errors.push(format!("bootstrap.servers={v:?}: {bad:?} is not host:port"))
+                }
+                None => s.bootstrap_servers = Some(servers.join(",")),
+            }
+        }
+        if let Some(v) = map.get("group.id") {
+            if v.trim().is_empty() {
+                errors.push("group.id is empty".to_string());
+            } else {
+                s.group_id = Some(v.trim().to_string());
+            }
+        }
+        for (i, key) in [
+            "config.storage.replication.factor",
+            "offset.storage.replication.factor",
+            "status.storage.replication.factor",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if let Some(v) = map.get(key) {
+                match v.trim().parse::<i16>() {
+                    Ok(n) if n >= 1 || n == -1 => s.internal_topics.replication_factors[i] = n,
+                    _ => errors.push(format!(
+                        "{key}={v:?}: expected a replication factor >= 1, or -1 for the cluster's default"
+                    )),
+                }
+            }
         }
         if let Some(v) = map.get("plugin.path") {
             s.plugin_path = v

@@ -7,19 +7,18 @@
 //! records again: at least once, never a gap.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::records::Record;
 use regex::Regex;
 use weir_broker::OffsetSpec;
-use weir_broker::batch;
 use weir_connect_api::{ConnectRecord, ConnectorError, SinkTask, TopicPartition};
 
 use super::errors::{RawRecord, Stage};
 use super::task::{
     Control, Halt, Pipeline, TaskEnv, connect_headers, state, trace_of, wait_control,
 };
+use crate::log::{Log, LogError};
 
 /// Records handed to one `put` at most (Kafka's `max.poll.records` default; a connector
 /// changes it with `consumer.override.max.poll.records`).
@@ -89,6 +88,8 @@ struct SinkLoop {
     committed: BTreeMap<TopicPartition, i64>,
     last_commit: Instant,
     last_refresh: Option<Instant>,
+    /// Per partition, the high watermark of its last read (for the lag metric).
+    high_watermarks: BTreeMap<TopicPartition, i64>,
 }
 
 impl SinkLoop {
@@ -134,6 +135,7 @@ impl SinkLoop {
             committed: BTreeMap::new(),
             last_commit: Instant::now(),
             last_refresh: None,
+            high_watermarks: BTreeMap::new(),
         })
     }
 
@@ -143,7 +145,6 @@ impl SinkLoop {
 
     async fn run(&mut self) -> Result<(), Halt> {
         let mut control = self.env.control.clone();
-        let mut appends = self.env.broker.subscribe_appends();
         loop {
             let current = *control.borrow_and_update();
             match current {
@@ -158,8 +159,7 @@ impl SinkLoop {
                 }
                 Control::Run => {}
             }
-            self.refresh_assignment()?;
-            appends.borrow_and_update();
+            self.refresh_assignment().await?;
             let started = Instant::now();
             let (batch, read) = self.read_batch().await?;
             if !batch.records.is_empty() {
@@ -182,10 +182,14 @@ impl SinkLoop {
                     .offset_flush_interval
                     .saturating_sub(self.last_commit.elapsed());
                 let wait = until_commit.min(REFRESH_EVERY);
+                let positions: Vec<(String, i32, i64)> = self
+                    .positions
+                    .iter()
+                    .map(|(tp, o)| (tp.topic.clone(), tp.partition, *o))
+                    .collect();
                 tokio::select! {
-                    _ = appends.changed() => {}
+                    _ = self.env.log.wait_for_data(&positions, wait) => {}
                     _ = control.changed() => {}
-                    _ = tokio::time::sleep(wait) => {}
                 }
             }
         }
@@ -194,7 +198,7 @@ impl SinkLoop {
     /// Matches the subscription against the topics; this task takes every `task_count`-th
     /// partition of the sorted list. New partitions start at the group's commit or at
     /// `auto.offset.reset`.
-    fn refresh_assignment(&mut self) -> Result<(), String> {
+    async fn refresh_assignment(&mut self) -> Result<(), String> {
         if self
             .last_refresh
             .is_some_and(|t| t.elapsed() < REFRESH_EVERY)
@@ -202,18 +206,25 @@ impl SinkLoop {
             return Ok(());
         }
         self.last_refresh = Some(Instant::now());
-        let broker = &self.env.broker;
+        let log = &self.env.log;
         let topics: Vec<String> = match &self.subscription {
             Subscription::Topics(t) => t.clone(),
-            Subscription::Pattern(re) => broker
+            Subscription::Pattern(re) => log
                 .topics()
+                .await
+                .map_err(|e| format!("cannot list the topics to match topics.regex: {e}"))?
                 .into_iter()
                 .filter(|t| re.is_match(t) && !t.starts_with("__"))
                 .collect(),
         };
         let mut all = Vec::new();
         for topic in topics {
-            for partition in 0..broker.partition_count(&topic).unwrap_or(0) {
+            let count = log
+                .partition_count(&topic)
+                .await
+                .map_err(|e| format!("cannot look up topic {topic}: {e}"))?
+                .unwrap_or(0);
+            for partition in 0..count {
                 all.push(TopicPartition {
                     topic: topic.clone(),
                     partition,
@@ -237,24 +248,18 @@ impl SinkLoop {
             return Ok(());
         }
         for tp in &new {
-            let start = match broker.committed(&self.group, &tp.topic, tp.partition) {
-                Some(c) => c.offset,
-                None => {
-                    let spec = if self.from_earliest {
-                        OffsetSpec::Earliest
-                    } else {
-                        OffsetSpec::Latest
-                    };
-                    broker
-                        .list_offset(&tp.topic, tp.partition, spec)
-                        .map_err(|e| {
-                            format!(
-                                "cannot find where {}-{} starts: {e}",
-                                tp.topic, tp.partition
-                            )
-                        })?
-                        .map_or(0, |(o, _)| o)
-                }
+            let committed = log
+                .committed(&self.group, &tp.topic, tp.partition)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "cannot read the committed offset of {}-{}: {e}",
+                        tp.topic, tp.partition
+                    )
+                })?;
+            let start = match committed {
+                Some(offset) => offset,
+                None => reset_position(log, self.from_earliest, tp).await?,
             };
             self.positions.insert(tp.clone(), start);
             self.committed.insert(tp.clone(), start);
@@ -282,22 +287,42 @@ impl SinkLoop {
             let buffered = self.buffered.entry(tp.clone()).or_default();
             if buffered.front().is_none_or(|r| r.offset != position) {
                 buffered.clear();
-                let data = self
+                let fetched = match self
                     .env
-                    .broker
+                    .log
                     .fetch(&tp.topic, tp.partition, position, FETCH_BYTES)
-                    .map_err(|e| format!("cannot read {}-{}: {e}", tp.topic, tp.partition))?;
-                if data.records.is_empty() {
+                    .await
+                {
+                    Ok(f) => f,
+                    Err(LogError::OutOfRange { .. }) => {
+                        // Retention removed what was not read yet (or the log was cut):
+                        // start again where auto.offset.reset says, as Kafka's consumer.
+                        let reset = reset_position(&self.env.log, self.from_earliest, &tp).await?;
+                        tracing::warn!(task = %self.name(), topic = %tp.topic, partition = tp.partition,
+                            position, reset, "offset out of range; resetting per auto.offset.reset");
+                        batch.next.push((tp.clone(), reset));
+                        continue;
+                    }
+                    Err(e) => {
+                        return Err(Halt::Failed(format!(
+                            "cannot read {}-{}: {e}",
+                            tp.topic, tp.partition
+                        )));
+                    }
+                };
+                self.high_watermarks
+                    .insert(tp.clone(), fetched.high_watermark);
+                if fetched.records.is_empty() {
+                    if fetched.next > position {
+                        // Only transaction markers or compacted-away offsets: step past them.
+                        batch.next.push((tp.clone(), fetched.next));
+                    }
                     continue;
                 }
-                let records = batch::decode_records(data.records).map_err(|e| {
-                    format!(
-                        "cannot decode {}-{} at offset {position}: {e}",
-                        tp.topic, tp.partition
-                    )
-                })?;
-                buffered.extend(records.into_iter().filter(|r| r.offset >= position));
+                let buffered = self.buffered.entry(tp.clone()).or_default();
+                buffered.extend(fetched.records);
             }
+            let buffered = self.buffered.entry(tp.clone()).or_default();
             let take = buffered
                 .len()
                 .min(self.max_poll_records - batch.records.len());
@@ -462,16 +487,22 @@ impl SinkLoop {
         }
     }
 
+    /// Records not read yet, from the high watermarks of the last reads.
     fn update_lag(&self) {
-        let mut lag = 0u64;
-        for (tp, position) in &self.positions {
-            if let Ok((_, hw)) = self.env.broker.watermarks(&tp.topic, tp.partition) {
-                lag += (hw - position).max(0) as u64;
-            }
-        }
-        self.env.metrics.set_offset_lag(lag);
+        let lag: i64 = self
+            .positions
+            .iter()
+            .filter_map(|(tp, position)| {
+                self.high_watermarks
+                    .get(tp)
+                    .map(|hw| (hw - position).max(0))
+            })
+            .sum();
+        self.env.metrics.set_offset_lag(lag as u64);
     }
 
+    /// Where a partition without a committed offset (or out of range) starts:
+    /// `auto.offset.reset` (earliest unless `consumer.override.auto.offset.reset=latest`).
     async fn commit_if_due(&mut self) {
         if self.last_commit.elapsed() >= self.env.settings.offset_flush_interval {
             self.commit().await;
@@ -500,20 +531,20 @@ impl SinkLoop {
         if commits.is_empty() {
             return;
         }
-        let broker = Arc::clone(&self.env.broker);
-        let group = self.group.clone();
-        let c = commits.clone();
-        match tokio::task::spawn_blocking(move || broker.commit_offsets(&group, &c)).await {
-            Ok(Ok(())) => {
+        let c = commits
+            .iter()
+            .map(|(t, p, o, _)| (t.clone(), *p, *o))
+            .collect();
+        match self.env.log.commit_offsets(&self.group, c).await {
+            Ok(()) => {
                 for (topic, partition, offset, _) in commits {
                     self.committed
                         .insert(TopicPartition { topic, partition }, offset);
                 }
             }
-            Ok(Err(e)) => {
+            Err(e) => {
                 tracing::error!(task = %self.name(), error = %e, "cannot commit sink offsets")
             }
-            Err(e) => tracing::error!(task = %self.name(), error = %e, "the commit task failed"),
         }
     }
 
@@ -592,4 +623,28 @@ fn task_class(config: &weir_connect_api::ConfigMap) -> String {
         Some(base) => format!("{base}Task"),
         None => format!("{resolved}Task"),
     }
+}
+
+/// Where a partition without a committed offset (or out of range) starts:
+/// `auto.offset.reset` (earliest unless `consumer.override.auto.offset.reset=latest`).
+async fn reset_position(
+    log: &Log,
+    from_earliest: bool,
+    tp: &TopicPartition,
+) -> Result<i64, String> {
+    let spec = if from_earliest {
+        OffsetSpec::Earliest
+    } else {
+        OffsetSpec::Latest
+    };
+    Ok(log
+        .list_offset(&tp.topic, tp.partition, spec)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot find where {}-{} starts: {e}",
+                tp.topic, tp.partition
+            )
+        })?
+        .unwrap_or(0))
 }

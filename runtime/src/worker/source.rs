@@ -7,11 +7,9 @@
 //! records polled since the last offset commit.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kafka_protocol::records::Compression;
 use weir_broker::batch::NewRecord;
 use weir_connect_api::record::{RecordMetadata, SourceMap};
 use weir_connect_api::{
@@ -20,6 +18,7 @@ use weir_connect_api::{
 
 use super::errors::{RawRecord, Stage};
 use super::task::{Control, Halt, Pipeline, TaskEnv, header_bytes, state, trace_of, wait_control};
+use crate::log::TopicSpec;
 use crate::partitioner;
 
 /// Source offsets waiting for the next commit, by the partition's JSON text.
@@ -43,7 +42,7 @@ impl weir_connect_api::connector::SourceTaskContext for OffsetReader {
 /// Runs the task until told to stop or it fails; the final status is the caller's.
 pub async fn run(env: TaskEnv, task: Box<dyn SourceTask>) {
     let name = format!("{}-{}", env.connector, env.task);
-    match SourceLoop::start(env.clone(), task) {
+    match SourceLoop::start(env.clone(), task).await {
         Ok(mut l) => {
             let result = match l.run().await {
                 Ok(()) | Err(Halt::Interrupted) => Ok(()),
@@ -76,11 +75,12 @@ struct SourceLoop {
 }
 
 impl SourceLoop {
-    fn start(env: TaskEnv, mut task: Box<dyn SourceTask>) -> Result<Self, String> {
+    async fn start(env: TaskEnv, mut task: Box<dyn SourceTask>) -> Result<Self, String> {
         let pipeline = Pipeline::from_env(&env)?;
         let offsets = env
             .stores
             .read_offsets(&env.connector)
+            .await
             .map_err(|e| format!("cannot read the connector's source offsets: {e}"))?;
         task.start(&env.task_config, Box::new(OffsetReader { offsets }))
             .map_err(|e| trace_of(&e))?;
@@ -187,20 +187,13 @@ impl SourceLoop {
             .flat_map(|(tp, b)| chunks(b).into_iter().map(move |c| (tp.clone(), c)))
         {
             let (start, batch) = batch;
-            let broker = Arc::clone(&self.env.broker);
-            let t = topic.clone();
-            let (appended, batch) = tokio::task::spawn_blocking(move || {
-                let r = broker.append_records(&t, partition, &batch, Compression::None);
-                (r, batch)
-            })
-            .await
-            .map_err(|e| format!("the append task failed: {e}"))?;
+            let appended = self.env.log.append(&topic, partition, batch.clone()).await;
             match appended {
-                Ok(info) => {
+                Ok(base_offset) => {
                     acked.entry((topic, partition)).or_default().push((
                         start,
                         batch.len(),
-                        info.base_offset,
+                        base_offset,
                     ));
                 }
                 Err(e) => {
@@ -341,7 +334,9 @@ impl SourceLoop {
             .iter()
             .map(|h| (h.key.clone(), header_bytes(h)))
             .collect();
-        let partition = self.partition_for(&r.topic, r.kafka_partition, key.as_deref())?;
+        let partition = self
+            .partition_for(&r.topic, r.kafka_partition, key.as_deref())
+            .await?;
         self.env.note_topic(&r.topic);
         let new = NewRecord {
             key,
@@ -379,22 +374,22 @@ impl SourceLoop {
 
     /// The record's partition: its own, else by key hash, else round-robin. Creates the
     /// topic on first use with the worker's default partition count.
-    fn partition_for(
+    async fn partition_for(
         &mut self,
         topic: &str,
         wanted: Option<i32>,
         key: Option<&[u8]>,
     ) -> Result<i32, String> {
-        let partitions = match self.env.broker.partition_count(topic) {
-            Some(n) => n,
-            None => {
-                let n = self.env.settings.default_partitions;
-                match self.env.broker.create_topic(topic, n, BTreeMap::new()) {
-                    Ok(()) | Err(weir_broker::Error::TopicExists(_)) => {}
-                    Err(e) => return Err(format!("cannot create topic {topic}: {e}")),
-                }
-                self.env.broker.partition_count(topic).unwrap_or(n)
+        let log = &self.env.log;
+        let partitions = match log.partition_count(topic).await {
+            Ok(Some(n)) => n,
+            Ok(None) => {
+                let spec = TopicSpec::new(topic, self.env.settings.default_partitions);
+                log.ensure_topic(spec)
+                    .await
+                    .map_err(|e| format!("cannot create topic {topic}: {e}"))?
             }
+            Err(e) => return Err(format!("cannot look up topic {topic}: {e}")),
         };
         Ok(match (wanted, key) {
             (Some(p), _) if (0..partitions).contains(&p) => p,
@@ -429,24 +424,17 @@ impl SourceLoop {
             .values()
             .map(|(p, o)| (p.clone(), Some(o.clone())))
             .collect();
-        let stores = Arc::clone(&self.env.stores);
-        let broker = Arc::clone(&self.env.broker);
-        let connector = self.env.connector.clone();
         let unsynced = std::mem::take(&mut self.unsynced);
-        let written = tokio::task::spawn_blocking(move || {
-            for (topic, partition) in &unsynced {
-                if let Err(e) = broker.sync(topic, *partition) {
-                    return (
-                        Err(format!("cannot fsync {topic}-{partition}: {e}")),
-                        unsynced,
-                    );
-                }
-            }
-            let r = stores.put_offsets(&connector, &offsets);
-            (r.map_err(|e| e.to_string()), unsynced)
-        })
-        .await
-        .map_err(|e| format!("the offset commit task failed: {e}"))?;
+        let written = match self.env.log.sync(unsynced.iter().cloned().collect()).await {
+            Err(e) => Err(format!("cannot make the appended records durable: {e}")),
+            Ok(()) => self
+                .env
+                .stores
+                .put_offsets(&self.env.connector, &offsets)
+                .await
+                .map_err(|e| e.to_string()),
+        };
+        let written = (written, unsynced);
         match written {
             (Ok(()), _) => {
                 let committed: Vec<SourcePosition> = std::mem::take(&mut self.pending)

@@ -1,4 +1,4 @@
-//! The worker's state in its internal compacted topics on the embedded broker, as Kafka
+//! The worker's state in its internal compacted topics on its log, as Kafka
 //! Connect keeps it: connector and task configs and target states in `connect-configs`,
 //! source offsets in `connect-offsets`, statuses in `connect-status`. A restarted worker
 //! replays them and finds every connector, task config, target state and offset again.
@@ -8,16 +8,15 @@
 //! that stops halfway through writing a new task set keeps the previous one.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use bytes::Bytes;
-use kafka_protocol::records::Compression;
-use weir_broker::batch::{self, NewRecord};
-use weir_broker::{Broker, OffsetSpec};
+use weir_broker::OffsetSpec;
+use weir_broker::batch::NewRecord;
 use weir_connect_api::ConfigMap;
 use weir_connect_api::record::SourceMap;
 
 use super::internal::{self, ConfigRecord, RecordError, Status, TargetState};
+use crate::log::{Log, LogError, TopicSpec};
 use crate::partitioner;
 
 /// Names and partition counts of the internal topics (Kafka Connect's worker keys
@@ -29,6 +28,10 @@ pub struct InternalTopics {
     pub offsets_partitions: i32,
     pub status: String,
     pub status_partitions: i32,
+    /// `config.storage.replication.factor`, `offset.storage.replication.factor`,
+    /// `status.storage.replication.factor` (3 as in Kafka Connect; -1: the cluster's
+    /// default). The embedded log has one replica whatever they say.
+    pub replication_factors: [i16; 3],
 }
 
 impl Default for InternalTopics {
@@ -39,6 +42,7 @@ impl Default for InternalTopics {
             offsets_partitions: 25,
             status: "connect-status".to_string(),
             status_partitions: 5,
+            replication_factors: [3; 3],
         }
     }
 }
@@ -46,7 +50,7 @@ impl Default for InternalTopics {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(transparent)]
-    Broker(#[from] weir_broker::Error),
+    Log(#[from] LogError),
     #[error(transparent)]
     Record(#[from] RecordError),
     #[error("cannot read {topic}-{partition} at offset {offset}: {reason}")]
@@ -135,7 +139,7 @@ pub fn partition_id(partition: &SourceMap) -> String {
 
 /// Reads and writes the internal topics.
 pub struct Stores {
-    broker: Arc<Broker>,
+    log: Log,
     topics: InternalTopics,
 }
 
@@ -145,30 +149,39 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// A read of new records from an internal topic: (partition, offset, key, value).
+pub type Tailed = Vec<(i32, i64, Bytes, Option<Bytes>)>;
+
 impl Stores {
-    /// Creates the compacted internal topics when missing. Every write is fsynced before it
-    /// returns (`flush.messages=1`): a single broker has no replicas to rely on.
-    pub fn open(broker: Arc<Broker>, topics: InternalTopics) -> Result<Self, StoreError> {
-        for (name, partitions) in [
-            (&topics.configs, 1),
-            (&topics.offsets, topics.offsets_partitions),
-            (&topics.status, topics.status_partitions),
+    /// Creates the internal topics when missing, compacted, with Kafka Connect's partition
+    /// counts and the configured replication factor (the embedded log also fsyncs every
+    /// append to them).
+    pub async fn open(log: Log, topics: InternalTopics) -> Result<Self, StoreError> {
+        let [configs_rf, offsets_rf, status_rf] = topics.replication_factors;
+        for (name, partitions, factor) in [
+            (&topics.configs, 1, configs_rf),
+            (&topics.offsets, topics.offsets_partitions, offsets_rf),
+            (&topics.status, topics.status_partitions, status_rf),
         ] {
-            if broker.partition_count(name).is_none() {
-                let mut cfg = BTreeMap::new();
-                cfg.insert("cleanup.policy".to_string(), "compact".to_string());
-                cfg.insert("flush.messages".to_string(), "1".to_string());
-                match broker.create_topic(name, partitions, cfg) {
-                    Ok(()) | Err(weir_broker::Error::TopicExists(_)) => {}
-                    Err(e) => return Err(e.into()),
-                }
+            let mut spec =
+                TopicSpec::new(name, partitions).with_config("cleanup.policy", "compact");
+            if log.embedded().is_some() {
+                spec = spec.with_config("flush.messages", "1");
+            } else {
+                spec = spec.with_replication_factor(factor);
             }
+            log.ensure_topic(spec).await?;
         }
-        Ok(Self { broker, topics })
+        Ok(Self { log, topics })
     }
 
-    fn append(&self, topic: &str, key: String, value: Option<String>) -> Result<(), StoreError> {
-        let partitions = self.broker.partition_count(topic).unwrap_or(1);
+    async fn append(
+        &self,
+        topic: &str,
+        key: String,
+        value: Option<String>,
+    ) -> Result<(), StoreError> {
+        let partitions = self.log.partition_count(topic).await?.unwrap_or(1);
         let partition = partitioner::partition_for_key(key.as_bytes(), partitions);
         let record = NewRecord {
             key: Some(Bytes::from(key)),
@@ -176,52 +189,80 @@ impl Stores {
             headers: vec![],
             timestamp: now_ms(),
         };
-        self.broker
-            .append_records(topic, partition, &[record], Compression::None)?;
+        self.log.append(topic, partition, vec![record]).await?;
         Ok(())
     }
 
-    /// Every (key, value) of a topic, partition by partition, in log order.
-    fn read_all(&self, topic: &str) -> Result<Vec<(Bytes, Option<Bytes>)>, StoreError> {
+    /// Reads `topic` from `positions` (partition -> next offset; missing partitions from
+    /// their start) to its end, and moves the positions past what was read.
+    pub async fn tail(
+        &self,
+        topic: &str,
+        positions: &mut BTreeMap<i32, i64>,
+    ) -> Result<Tailed, StoreError> {
         let mut out = Vec::new();
-        for p in 0..self.broker.partition_count(topic).unwrap_or(0) {
-            let mut offset = self
-                .broker
-                .list_offset(topic, p, OffsetSpec::Earliest)?
-                .map_or(0, |(o, _)| o);
-            loop {
-                let data = self.broker.fetch(topic, p, offset, 1 << 20)?;
-                let Some(next) = batch::next_offset_after(&data.records) else {
+        for p in 0..self.log.partition_count(topic).await?.unwrap_or(0) {
+            let mut offset = match positions.get(&p) {
+                Some(o) => *o,
+                None => self
+                    .log
+                    .list_offset(topic, p, OffsetSpec::Earliest)
+                    .await?
+                    .unwrap_or(0),
+            };
+            let end = self
+                .log
+                .list_offset(topic, p, OffsetSpec::Latest)
+                .await?
+                .unwrap_or(0);
+            while offset < end {
+                let fetched = self.log.fetch(topic, p, offset, 1 << 20).await?;
+                if fetched.next <= offset {
                     break;
-                };
-                let records =
-                    batch::decode_records(data.records).map_err(|reason| StoreError::Decode {
-                        topic: topic.to_string(),
-                        partition: p,
-                        offset,
-                        reason,
-                    })?;
+                }
                 out.extend(
-                    records
+                    fetched
+                        .records
                         .into_iter()
-                        .filter(|r| r.offset >= offset)
-                        .filter_map(|r| Some((r.key?, r.value))),
+                        .filter_map(|r| Some((p, r.offset, r.key?, r.value))),
                 );
-                offset = next;
+                offset = fetched.next;
+            }
+            positions.insert(p, offset);
+        }
+        Ok(out)
+    }
+
+    async fn read_all(&self, topic: &str) -> Result<Vec<(Bytes, Option<Bytes>)>, StoreError> {
+        let mut positions = BTreeMap::new();
+        let records = self.tail(topic, &mut positions).await?;
+        Ok(records.into_iter().map(|(_, _, k, v)| (k, v)).collect())
+    }
+
+    pub async fn put_config(&self, record: &ConfigRecord) -> Result<(), StoreError> {
+        let (key, value) = record.encode();
+        self.append(&self.topics.configs, key, value).await
+    }
+
+    /// New records of `connect-configs` from `position` on (its one partition); moves
+    /// `position` past them. Records whose key is unknown are skipped.
+    pub async fn tail_configs(&self, position: &mut i64) -> Result<Vec<ConfigRecord>, StoreError> {
+        let mut positions = BTreeMap::from([(0, *position)]);
+        let tailed = self.tail(&self.topics.configs, &mut positions).await?;
+        *position = positions.get(&0).copied().unwrap_or(*position);
+        let mut out = Vec::new();
+        for (_, _, key, value) in tailed {
+            let key = String::from_utf8_lossy(&key).into_owned();
+            if let Some(r) = ConfigRecord::decode(&key, value.as_deref())? {
+                out.push(r);
             }
         }
         Ok(out)
     }
 
-    pub fn put_config(&self, record: &ConfigRecord) -> Result<(), StoreError> {
-        let (key, value) = record.encode();
-        self.append(&self.topics.configs, key, value)
-    }
-
-    /// Replays `connect-configs`.
-    pub fn read_configs(&self) -> Result<ConfigState, StoreError> {
+    pub async fn read_configs(&self) -> Result<ConfigState, StoreError> {
         let mut records = Vec::new();
-        for (key, value) in self.read_all(&self.topics.configs)? {
+        for (key, value) in self.read_all(&self.topics.configs).await? {
             let key = String::from_utf8_lossy(&key).into_owned();
             if let Some(r) = ConfigRecord::decode(&key, value.as_deref())? {
                 records.push(r);
@@ -230,8 +271,7 @@ impl Stores {
         Ok(ConfigState::replay(records))
     }
 
-    /// Stores source offsets (`None` resets a partition).
-    pub fn put_offsets(
+    pub async fn put_offsets(
         &self,
         connector: &str,
         offsets: &[(SourceMap, Option<SourceMap>)],
@@ -244,16 +284,18 @@ impl Stores {
                 &self.topics.offsets,
                 internal::offset_key(connector, partition),
                 value,
-            )?;
+            )
+            .await?;
         }
         Ok(())
     }
 
-    /// The latest offset of every source partition of `connector`, keyed by the partition's
-    /// JSON text.
-    pub fn read_offsets(&self, connector: &str) -> Result<BTreeMap<String, SourceMap>, StoreError> {
+    pub async fn read_offsets(
+        &self,
+        connector: &str,
+    ) -> Result<BTreeMap<String, SourceMap>, StoreError> {
         let mut out = BTreeMap::new();
-        for (key, value) in self.read_all(&self.topics.offsets)? {
+        for (key, value) in self.read_all(&self.topics.offsets).await? {
             let (c, partition, offset) = internal::decode_offset(&key, value.as_deref())?;
             if c != connector {
                 continue;
@@ -267,29 +309,38 @@ impl Stores {
         Ok(out)
     }
 
-    pub fn put_status(&self, key: String, status: &Status) -> Result<(), StoreError> {
+    pub async fn put_status(&self, key: String, status: &Status) -> Result<(), StoreError> {
         self.append(&self.topics.status, key, Some(status.encode()))
+            .await
     }
 
-    /// Removes a status (a tombstone), for deleted connectors and tasks.
-    pub fn delete_status(&self, key: String) -> Result<(), StoreError> {
-        self.append(&self.topics.status, key, None)
+    pub async fn delete_status(&self, key: String) -> Result<(), StoreError> {
+        self.append(&self.topics.status, key, None).await
     }
 
-    /// The latest status under every key.
-    pub fn read_statuses(&self) -> Result<BTreeMap<String, Status>, StoreError> {
-        let mut out = BTreeMap::new();
-        for (key, value) in self.read_all(&self.topics.status)? {
+    /// New status records from `positions` on: (key, status or `None` for a tombstone).
+    pub async fn tail_statuses(
+        &self,
+        positions: &mut BTreeMap<i32, i64>,
+    ) -> Result<Vec<(String, Option<Status>)>, StoreError> {
+        let mut out = Vec::new();
+        for (_, _, key, value) in self.tail(&self.topics.status, positions).await? {
             let key = String::from_utf8_lossy(&key).into_owned();
             match value {
-                Some(v) => {
-                    let status = Status::decode(&key, &v)?;
-                    out.insert(key, status);
-                }
-                None => {
-                    out.remove(&key);
-                }
+                Some(v) => out.push((key.clone(), Some(Status::decode(&key, &v)?))),
+                None => out.push((key, None)),
             }
+        }
+        Ok(out)
+    }
+
+    pub async fn read_statuses(&self) -> Result<BTreeMap<String, Status>, StoreError> {
+        let mut out = BTreeMap::new();
+        for (key, status) in self.tail_statuses(&mut BTreeMap::new()).await? {
+            match status {
+                Some(s) => out.insert(key, s),
+                None => out.remove(&key),
+            };
         }
         Ok(out)
     }
@@ -297,8 +348,10 @@ impl Stores {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
-    use weir_broker::BrokerOptions;
+    use weir_broker::{Broker, BrokerOptions};
 
     fn config(pairs: &[(&str, &str)]) -> ConfigMap {
         pairs
@@ -307,16 +360,21 @@ mod tests {
             .collect()
     }
 
-    fn open(dir: &std::path::Path) -> (Arc<Broker>, Stores) {
+    async fn open(dir: &std::path::Path) -> (Arc<Broker>, Stores) {
         let mut options = BrokerOptions::new(dir);
         options.offsets_partitions = 1;
         let broker = Arc::new(Broker::open(options).expect("broker"));
-        let stores = Stores::open(Arc::clone(&broker), InternalTopics::default()).expect("stores");
+        let stores = Stores::open(
+            Log::Embedded(Arc::clone(&broker)),
+            InternalTopics::default(),
+        )
+        .await
+        .expect("stores");
         (broker, stores)
     }
 
-    #[test]
-    fn state_survives_a_restart_with_kafka_connects_commit_rules() {
+    #[tokio::test]
+    async fn state_survives_a_restart_with_kafka_connects_commit_rules() {
         let dir = tempfile::tempdir().expect("tempdir");
         let src = config(&[("connector.class", "FileStreamSource"), ("topic", "t")]);
         let mut partition = SourceMap::new();
@@ -324,23 +382,31 @@ mod tests {
         let mut offset = SourceMap::new();
         offset.insert("position".into(), 42.into());
         {
-            let (broker, s) = open(dir.path());
+            let (broker, s) = open(dir.path()).await;
             s.put_config(&ConfigRecord::Connector("a".into(), Some(src.clone())))
+                .await
                 .expect("put");
             s.put_config(&ConfigRecord::Task("a".into(), 0, src.clone()))
+                .await
                 .expect("put");
             s.put_config(&ConfigRecord::Commit("a".into(), 1))
+                .await
                 .expect("put");
             // A second task set that was never committed stays invisible.
             s.put_config(&ConfigRecord::Task("a".into(), 0, config(&[("x", "1")])))
+                .await
                 .expect("put");
             s.put_config(&ConfigRecord::Target("a".into(), TargetState::Paused))
+                .await
                 .expect("put");
             s.put_config(&ConfigRecord::Connector("gone".into(), Some(src.clone())))
+                .await
                 .expect("put");
             s.put_config(&ConfigRecord::Connector("gone".into(), None))
+                .await
                 .expect("put");
             s.put_offsets("a", &[(partition.clone(), Some(offset.clone()))])
+                .await
                 .expect("offsets");
             let status = Status {
                 state: "RUNNING".into(),
@@ -349,6 +415,7 @@ mod tests {
                 generation: 1,
             };
             s.put_status(internal::connector_status_key("a"), &status)
+                .await
                 .expect("status");
             drop(s);
             match Arc::try_unwrap(broker) {
@@ -356,17 +423,19 @@ mod tests {
                 Err(_) => panic!("broker still shared"),
             }
         }
-        let (_broker, s) = open(dir.path());
-        let state = s.read_configs().expect("replay");
+        let (_broker, s) = open(dir.path()).await;
+        let state = s.read_configs().await.expect("replay");
         assert_eq!(state.connectors.keys().collect::<Vec<_>>(), ["a"]);
         assert_eq!(state.tasks["a"], vec![src]);
         assert_eq!(state.targets["a"], TargetState::Paused);
-        let offsets = s.read_offsets("a").expect("offsets");
+        let offsets = s.read_offsets("a").await.expect("offsets");
         assert_eq!(offsets[r#"{"filename":"/in"}"#], offset);
-        assert!(s.read_offsets("other").expect("offsets").is_empty());
-        s.put_offsets("a", &[(partition, None)]).expect("reset");
-        assert!(s.read_offsets("a").expect("offsets").is_empty());
-        let statuses = s.read_statuses().expect("statuses");
+        assert!(s.read_offsets("other").await.expect("offsets").is_empty());
+        s.put_offsets("a", &[(partition, None)])
+            .await
+            .expect("reset");
+        assert!(s.read_offsets("a").await.expect("offsets").is_empty());
+        let statuses = s.read_statuses().await.expect("statuses");
         assert_eq!(statuses["status-connector-a"].state, "RUNNING");
     }
 }

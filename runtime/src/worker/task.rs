@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::sync::watch;
-use weir_broker::Broker;
 use weir_connect_api::{ConfigMap, Converter, Header, Headers, Value};
 
 use super::errors::{ErrorConfig, ErrorHandler};
@@ -15,6 +14,7 @@ use super::metrics::TaskMetrics;
 use super::settings::WorkerSettings;
 use super::store::Stores;
 use crate::converters;
+use crate::log::Log;
 use crate::transforms::TransformChain;
 
 /// What the herder wants a task to do.
@@ -46,9 +46,14 @@ pub struct InstanceState {
 pub type InstanceKey = (String, Option<u32>);
 
 /// Every instance's state, shared by the herder and the task loops. Each change is also
-/// written to `connect-status`.
+/// written to `connect-status`, by the board's writer task ([`StatusBoard::run_writer`]):
+/// `set` never waits for the log, and a burst of changes to one instance writes its latest
+/// state (the pending writes are bounded by the number of instances).
 pub struct StatusBoard {
     states: Mutex<BTreeMap<InstanceKey, InstanceState>>,
+    /// Status records not written yet: key -> status (`None`: a tombstone).
+    pending: Mutex<BTreeMap<String, Option<Status>>>,
+    wake: tokio::sync::Notify,
     stores: Arc<Stores>,
     worker_id: String,
 }
@@ -57,6 +62,8 @@ impl StatusBoard {
     pub fn new(stores: Arc<Stores>, worker_id: String) -> Self {
         Self {
             states: Mutex::new(BTreeMap::new()),
+            pending: Mutex::new(BTreeMap::new()),
+            wake: tokio::sync::Notify::new(),
             stores,
             worker_id,
         }
@@ -66,8 +73,52 @@ impl StatusBoard {
         &self.worker_id
     }
 
-    /// Records a state; the `connect-status` write is best effort (logged on failure) since
-    /// statuses are rebuilt when the worker starts.
+    fn queue(&self, key: String, status: Option<Status>) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, status);
+        self.wake.notify_one();
+    }
+
+    /// Writes queued statuses until `shutdown`, then what is still queued. A failed write
+    /// is logged and tried again (statuses are rebuilt when a worker starts, so the status
+    /// topic is informational).
+    pub async fn run_writer(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let stopping = *shutdown.borrow();
+            self.write_pending().await;
+            if stopping {
+                return;
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// Writes every queued status now.
+    pub async fn write_pending(&self) {
+        let batch = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        for (key, status) in batch {
+            let written = match &status {
+                Some(s) => self.stores.put_status(key.clone(), s).await,
+                None => self.stores.delete_status(key.clone()).await,
+            };
+            if let Err(e) = written {
+                tracing::warn!(key = %key, error = %e, "cannot record a status in the status topic");
+                // Unless a newer state was queued meanwhile, keep it for the next round.
+                self.pending
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .entry(key)
+                    .or_insert(status);
+            }
+        }
+    }
+
+    /// Records a state (and queues its `connect-status` record).
     pub fn set(
         &self,
         connector: &str,
@@ -89,9 +140,7 @@ impl StatusBoard {
             (connector.to_string(), task),
             InstanceState { state, trace },
         );
-        if let Err(e) = self.stores.put_status(key, &status) {
-            tracing::warn!(connector, ?task, error = %e, "cannot record the status in the status topic");
-        }
+        self.queue(key, Some(status));
     }
 
     pub fn get(&self, connector: &str, task: Option<u32>) -> Option<InstanceState> {
@@ -108,12 +157,7 @@ impl StatusBoard {
             .collect();
         for t in gone {
             self.lock().remove(&(connector.to_string(), Some(t)));
-            if let Err(e) = self
-                .stores
-                .delete_status(internal::task_status_key(connector, t))
-            {
-                tracing::warn!(connector, task = t, error = %e, "cannot remove a task status");
-            }
+            self.queue(internal::task_status_key(connector, t), None);
         }
     }
 
@@ -121,12 +165,7 @@ impl StatusBoard {
     pub fn remove_connector(&self, connector: &str) {
         self.remove_tasks(connector, 0);
         self.lock().remove(&(connector.to_string(), None));
-        if let Err(e) = self
-            .stores
-            .delete_status(internal::connector_status_key(connector))
-        {
-            tracing::warn!(connector, error = %e, "cannot remove a connector status");
-        }
+        self.queue(internal::connector_status_key(connector), None);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<InstanceKey, InstanceState>> {
@@ -145,7 +184,7 @@ pub struct TaskEnv {
     pub connector_config: ConfigMap,
     /// The task's own config (resolved).
     pub task_config: ConfigMap,
-    pub broker: Arc<Broker>,
+    pub log: Log,
     pub stores: Arc<Stores>,
     pub board: Arc<StatusBoard>,
     pub metrics: Arc<TaskMetrics>,
@@ -211,7 +250,7 @@ impl Pipeline {
             error_config,
             &env.connector,
             env.task,
-            Arc::clone(&env.broker),
+            env.log.clone(),
             Arc::clone(&env.metrics),
             env.settings.default_partitions,
         );

@@ -1,17 +1,14 @@
 //! The dead-letter queue (Kafka Connect's `DeadLetterQueueReporter`): a failed record's
-//! original key, value and headers, written to a topic on the embedded broker, optionally
+//! original key, value and headers, written to a topic on the worker's log, optionally
 //! with `__connect.errors.*` headers saying where and why it failed.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use bytes::Bytes;
-use kafka_protocol::records::Compression;
-use weir_broker::Broker;
 use weir_broker::batch::NewRecord;
 
 use super::{RawRecord, Stage};
+use crate::log::{Log, LogError, TopicSpec};
 use crate::partitioner;
 
 pub const HEADER_PREFIX: &str = "__connect.errors.";
@@ -39,9 +36,10 @@ pub(super) struct FailureContext<'a> {
 
 /// Writes failed records to one topic.
 pub(super) struct DeadLetterQueue {
-    broker: Arc<Broker>,
+    log: Log,
     topic: String,
     default_partitions: i32,
+    replication_factor: i16,
     context_headers: bool,
     /// Round-robin position for records without a key.
     next: AtomicU32,
@@ -49,15 +47,17 @@ pub(super) struct DeadLetterQueue {
 
 impl DeadLetterQueue {
     pub(super) fn new(
-        broker: Arc<Broker>,
+        log: Log,
         topic: &str,
         default_partitions: i32,
+        replication_factor: i16,
         context_headers: bool,
     ) -> Self {
         Self {
-            broker,
+            log,
             topic: topic.to_string(),
             default_partitions: default_partitions.max(1),
+            replication_factor,
             context_headers,
             next: AtomicU32::new(0),
         }
@@ -67,14 +67,14 @@ impl DeadLetterQueue {
         &self.topic
     }
 
-    /// Appends the record; returns once the broker has it (fsynced when the topic was
-    /// created here).
-    pub(super) fn write(
+    /// Appends the record; returns once the log has it (fsynced when the embedded log's
+    /// topic was created here, acknowledged by every in-sync replica on a Kafka cluster).
+    pub(super) async fn write(
         &self,
         record: &RawRecord,
         context: &FailureContext<'_>,
-    ) -> Result<(), weir_broker::Error> {
-        let partitions = self.partitions()?;
+    ) -> Result<(), LogError> {
+        let partitions = self.partitions().await?;
         let partition = match &record.key {
             Some(key) => partitioner::partition_for_key(key, partitions),
             None => (self.next.fetch_add(1, Ordering::Relaxed) % partitions.unsigned_abs()) as i32,
@@ -90,36 +90,22 @@ impl DeadLetterQueue {
             headers,
             timestamp,
         };
-        self.broker
-            .append_records(&self.topic, partition, &[new], Compression::None)?;
+        self.log.append(&self.topic, partition, vec![new]).await?;
         Ok(())
     }
 
-    /// The topic's partition count, creating it first when missing. A topic created here
-    /// fsyncs every write: the record may exist nowhere else once the task commits past it.
-    fn partitions(&self) -> Result<i32, weir_broker::Error> {
-        if let Some(n) = self.broker.partition_count(&self.topic) {
-            return Ok(n.max(1));
-        }
-        let mut configs = BTreeMap::new();
-        configs.insert("flush.messages".to_string(), "1".to_string());
-        match self
-            .broker
-            .create_topic(&self.topic, self.default_partitions, configs)
-        {
-            Ok(()) => {
-                tracing::info!(topic = %self.topic, partitions = self.default_partitions,
-                    "dead letter queue topic created");
-            }
-            // Another task of the connector created it first.
-            Err(weir_broker::Error::TopicExists(_)) => {}
-            Err(e) => return Err(e),
-        }
-        Ok(self
-            .broker
-            .partition_count(&self.topic)
-            .unwrap_or(self.default_partitions)
-            .max(1))
+    /// The topic's partition count, creating it first when missing (with
+    /// `errors.deadletterqueue.topic.replication.factor`). On the embedded log a topic
+    /// created here fsyncs every write: the record may exist nowhere else once the task
+    /// commits past it.
+    async fn partitions(&self) -> Result<i32, LogError> {
+        let spec = if self.log.embedded().is_some() {
+            TopicSpec::new(&self.topic, self.default_partitions).with_config("flush.messages", "1")
+        } else {
+            TopicSpec::new(&self.topic, self.default_partitions)
+                .with_replication_factor(self.replication_factor)
+        };
+        Ok(self.log.ensure_topic(spec).await?.max(1))
     }
 }
 

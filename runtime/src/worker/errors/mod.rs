@@ -23,10 +23,10 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::log::Log;
 use bytes::Bytes;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use weir_broker::Broker;
 use weir_connect_api::ConnectorError;
 
 pub use config::{
@@ -130,15 +130,16 @@ impl ErrorHandler {
         config: ErrorConfig,
         connector: &str,
         task: u32,
-        broker: Arc<Broker>,
+        log: Log,
         metrics: Arc<TaskMetrics>,
         default_partitions: i32,
     ) -> Self {
         let dlq = config.dlq_topic().map(|topic| {
             DeadLetterQueue::new(
-                broker,
+                log,
                 topic,
                 default_partitions,
+                config.dlq_replication_factor,
                 config.dlq_context_headers,
             )
         });
@@ -256,7 +257,7 @@ impl ErrorHandler {
                 message: &error.to_string(),
                 stacktrace: &failure::stacktrace(class, &chain),
             };
-            if let Err(e) = dlq.write(record, &context) {
+            if let Err(e) = dlq.write(record, &context).await {
                 let kind = FailureKind::DeadLetterQueue {
                     topic: dlq.topic().to_string(),
                     reason: e.to_string(),

@@ -41,7 +41,7 @@ fn fixture(pairs: &[(&str, &str)]) -> Fixture {
         config(pairs),
         "orders-sink",
         0,
-        Arc::clone(&broker),
+        crate::log::Log::Embedded(Arc::clone(&broker)),
         Arc::clone(&metrics),
         3,
     );
