@@ -4,10 +4,12 @@
 //! through `WEIR_BIN`) in temp directories, `weir serve` with its Kafka listener on a free
 //! loopback port, and client processes ([`Proc`]) that are killed when they overrun their
 //! deadline, so a hung client fails its test instead of hanging the suite. Later issues add
-//! the real servers the connector tests need (Postgres, MariaDB, an S3 server).
+//! the real servers the connector tests need (Postgres, MariaDB, an S3 server), and
+//! [`cluster`] a second Kafka implementation and workers run as separate processes.
 
 pub mod bench;
 pub mod cdc;
+pub mod cluster;
 pub mod es;
 pub mod jdbc;
 pub mod kcat;
@@ -214,14 +216,9 @@ impl Served {
             .rev()
             .find(|l| l.contains("weir ready"))
             .expect("serve() returns only after the ready line");
-        let prefix = format!("{name}=");
-        strip_ansi(ready)
-            .split_whitespace()
-            .find_map(|field| field.strip_prefix(prefix.as_str()))
-            .map(|addr| addr.trim_matches('"').to_owned())
-            .unwrap_or_else(|| {
-                panic!("the `weir ready` line has no {name}=<host:port> field: {ready}")
-            })
+        log_field(ready, name).unwrap_or_else(|| {
+            panic!("the `weir ready` line has no {name}=<host:port> field: {ready}")
+        })
     }
 
     /// The log lines read so far (the ready line and everything before it, plus whatever
@@ -256,6 +253,15 @@ impl Drop for Served {
             let _ = self.child.wait();
         }
     }
+}
+
+/// The value of field `name=` in a log line (quotes and colour codes removed).
+fn log_field(line: &str, name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
+    strip_ansi(line)
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix(prefix.as_str()))
+        .map(|value| value.trim_matches('"').to_owned())
 }
 
 /// `line` without terminal colour codes (`ESC [ ... m`).

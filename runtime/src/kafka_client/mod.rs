@@ -147,21 +147,11 @@ impl Connection {
                 .round_trip::<ApiVersionsRequest>(&request, version, self.cfg.request_timeout)
                 .await?;
             let code = body.clone().try_get_i16().unwrap_or(-1);
-            let decode_as = if code == UNSUPPORTED_VERSION {
-                0
-            } else {
-                version
-            };
-            let response: ApiVersionsResponse = decode(&mut body, decode_as)?;
             if code == UNSUPPORTED_VERSION {
-                let theirs = response
-                    .api_keys
-                    .iter()
-                    .find(|k| k.api_key == ApiKey::ApiVersions as i16)
-                    .map_or(0, |k| k.max_version);
-                version = theirs.clamp(0, 3);
+                version = retry_version(&body, version);
                 continue;
             }
+            let response: ApiVersionsResponse = decode(&mut body, version)?;
             error::check(code, None, "ApiVersions")?;
             self.versions = response
                 .api_keys
@@ -265,6 +255,28 @@ impl Connection {
     }
 }
 
+/// The ApiVersions version to ask next after `asked` was refused: the broker's maximum from
+/// its answer in the v0 layout (Kafka's fallback), or v0 when the answer is not in that
+/// layout (librdkafka's mock cluster writes a one-byte array count there). The array count
+/// is checked against the bytes left first: the codec reserves room for as many entries as
+/// the count claims.
+fn retry_version(body: &Bytes, asked: i16) -> i16 {
+    let count = body
+        .get(2..6)
+        .map_or(-1, |b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    let fits = usize::try_from(count).is_ok_and(|n| n.saturating_mul(6) <= body.len() - 6);
+    let theirs = fits
+        .then(|| decode::<ApiVersionsResponse>(&mut body.clone(), 0).ok())
+        .flatten()
+        .and_then(|r| {
+            r.api_keys
+                .iter()
+                .find(|k| k.api_key == ApiKey::ApiVersions as i16)
+                .map(|k| k.max_version)
+        });
+    theirs.map_or(0, |v| v.clamp(0, (asked - 1).max(0)))
+}
+
 fn api_key<R: Request>() -> anyhow::Result<ApiKey> {
     ApiKey::try_from(R::KEY).map_err(|_| anyhow!("unknown API key {}", R::KEY))
 }
@@ -295,5 +307,24 @@ fn decode<T: Decodable>(buf: &mut Bytes, version: i16) -> anyhow::Result<T> {
     match std::panic::catch_unwind(AssertUnwindSafe(|| T::decode(buf, version))) {
         Ok(r) => r,
         Err(_) => bail!("malformed response"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_api_versions_retries_with_the_range_the_broker_names() {
+        // Kafka: error 35, then v0's i32 array count and (key, min, max) entries.
+        let kafka = Bytes::from_static(&[0, 35, 0, 0, 0, 1, 0, 18, 0, 0, 0, 2]);
+        assert_eq!(retry_version(&kafka, 3), 2);
+        // A broker naming a version at or above the refused one still gets a lower one.
+        let odd = Bytes::from_static(&[0, 35, 0, 0, 0, 1, 0, 18, 0, 0, 0, 4]);
+        assert_eq!(retry_version(&odd, 3), 2);
+        // librdkafka's mock cluster: a one-byte count in the v0 layout, then the throttle.
+        let mock = Bytes::from_static(&[0, 35, 1, 0, 18, 0, 0, 0, 2, 0, 0, 0, 0]);
+        assert_eq!(retry_version(&mock, 3), 0);
+        assert_eq!(retry_version(&Bytes::from_static(&[0, 35]), 3), 0);
     }
 }
