@@ -260,6 +260,17 @@ impl RestClient {
         }
     }
 
+    /// Sends `method path` with a raw body once (no retries); a non-2xx answer is an
+    /// error carrying its status and message.
+    pub async fn send_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Bytes>,
+    ) -> Result<Answer, RestError> {
+        self.send_once(method, path, body).await
+    }
+
     async fn send_once(
         &self,
         method: &str,

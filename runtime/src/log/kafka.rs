@@ -126,8 +126,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// retriable errors and coordinator moves, and every failure that is not a Kafka error
 /// (refused connections, timeouts, broken frames).
 fn worth_retrying(e: &anyhow::Error) -> bool {
+    if e.downcast_ref::<Unsupported>().is_some() {
+        return false;
+    }
     kafka_error(e).is_none_or(|k| k.retriable() || k.coordinator_moved())
 }
+
+/// The broker does not implement an API this client needs.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Unsupported(String);
 
 impl KafkaLog {
     /// Connects to one of `bootstrap.servers` (comma-separated `host:port`s) and reads the
@@ -143,7 +151,7 @@ impl KafkaLog {
                 "bootstrap.servers is empty: give at least one host:port".to_string(),
             ));
         }
-        let mut cfg = ClientConfig::new(&bootstrap[0]);
+        let mut cfg = ClientConfig::new(&bootstrap.join(","));
         cfg.client_id = client_id.to_string();
         cfg.request_timeout = Duration::from_secs(30);
         let log = Arc::new(Self {
@@ -221,7 +229,7 @@ impl KafkaLog {
             Ok(v) => v,
             Err(e) => {
                 self.checkin(node, conn);
-                return Err(e);
+                return Err(Unsupported(format!("{e:#}")).into());
             }
         };
         let request = build(version);
@@ -409,7 +417,7 @@ impl KafkaLog {
         }
         let name = &spec.name;
         let what = format!("cannot create topic {name}");
-        self.retry(&what, CALL_DEADLINE, || Box::pin(async move {
+        let created = self.retry(&what, CALL_DEADLINE, || Box::pin(async move {
             let topic = CreatableTopic::default()
                 .with_name(topic_name(name))
                 .with_num_partitions(spec.partitions)
@@ -443,8 +451,25 @@ impl KafkaLog {
                 replication_factor = spec.replication_factor, configs = ?spec.configs, "topic created");
             Ok(())
         }))
-        .await
-        .map_err(LogError::kafka)?;
+        .await;
+        match created {
+            Err(e) if e.downcast_ref::<Unsupported>().is_some() => {
+                // A cluster without CreateTopics (librdkafka's mock cluster): let Metadata
+                // create it with the cluster's defaults.
+                tracing::warn!(topic = %name, error = %format!("{e:#}"),
+                    "the cluster cannot create topics with CreateTopics; asking Metadata to auto-create it (its configs and partition count are the cluster's defaults)");
+                self.call(ANY, self.cfg.request_timeout, |_| {
+                    MetadataRequest::default()
+                        .with_topics(Some(vec![
+                            MetadataRequestTopic::default().with_name(Some(topic_name(name))),
+                        ]))
+                        .with_allow_auto_topic_creation(true)
+                })
+                .await
+                .map_err(LogError::kafka)?;
+            }
+            other => other.map_err(LogError::kafka)?,
+        }
         // Leaders are elected shortly after creation.
         self.retry(
             &format!("topic {name} has no leaders yet"),

@@ -14,6 +14,7 @@
 mod auth;
 mod connectors;
 mod error;
+pub mod forward;
 pub mod loggers;
 mod metrics;
 mod plugins;
@@ -193,6 +194,10 @@ fn with_layers(router: Router<RestState>, state: RestState) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            forward::writes_to_leader,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), with_timeout))
         .layer(middleware::from_fn_with_state(state.clone(), auth::check))
         .layer(middleware::from_fn(error::json_errors))

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 use weir_connect_api::{ConfigMap, Connector, ConnectorType};
 
+use super::cluster::Cluster;
 use super::internal::{ConfigRecord, TargetState};
 use super::metrics::{TaskMetrics, TaskMetricsSnapshot};
 use super::model::{
@@ -30,7 +31,7 @@ use crate::plugins;
 type Result<T, E = WorkerError> = std::result::Result<T, E>;
 
 /// A task the worker runs.
-struct RunningTask {
+pub(super) struct RunningTask {
     control: watch::Sender<Control>,
     join: JoinHandle<()>,
     metrics: Arc<TaskMetrics>,
@@ -38,19 +39,19 @@ struct RunningTask {
 }
 
 /// One connector as this worker holds it.
-struct Entry {
+pub(super) struct Entry {
     /// As stored: placeholders unresolved.
-    config: ConfigMap,
-    target: TargetState,
+    pub(super) config: ConfigMap,
+    pub(super) target: TargetState,
     /// The committed task configs, as stored.
-    task_configs: Vec<ConfigMap>,
-    instance: Option<Box<dyn Connector>>,
-    tasks: BTreeMap<u32, RunningTask>,
-    topics: Arc<Mutex<BTreeSet<String>>>,
+    pub(super) task_configs: Vec<ConfigMap>,
+    pub(super) instance: Option<Box<dyn Connector>>,
+    pub(super) tasks: BTreeMap<u32, RunningTask>,
+    pub(super) topics: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl Entry {
-    fn new(config: ConfigMap, target: TargetState) -> Self {
+    pub(super) fn new(config: ConfigMap, target: TargetState) -> Self {
         Self {
             config,
             target,
@@ -65,13 +66,20 @@ impl Entry {
 /// The connector worker. Cheap to share (`Arc<Worker>`); every method is safe to call
 /// concurrently (writes are serialized inside).
 pub struct Worker {
-    log: Log,
-    settings: Arc<WorkerSettings>,
-    stores: Arc<Stores>,
-    board: Arc<StatusBoard>,
+    pub(super) log: Log,
+    pub(super) settings: Arc<WorkerSettings>,
+    pub(super) stores: Arc<Stores>,
+    pub(super) board: Arc<StatusBoard>,
     entries: Mutex<BTreeMap<String, Entry>>,
-    ops: tokio::sync::Mutex<()>,
-    shutdown: watch::Sender<bool>,
+    /// Serializes changes to running instances (the caller of every lifecycle function
+    /// holds it).
+    pub(super) ops: tokio::sync::Mutex<()>,
+    /// Distributed mode: serializes REST writes on the leader (they only write to
+    /// `connect-configs`; applying what they wrote takes `ops`).
+    writes: tokio::sync::Mutex<()>,
+    pub(super) shutdown: watch::Sender<bool>,
+    /// Distributed mode (`group.id` on an external Kafka cluster).
+    pub(super) cluster: Option<Arc<Cluster>>,
 }
 
 fn kind_of(config: &ConfigMap) -> Option<ConnectorType> {
@@ -104,7 +112,29 @@ impl Worker {
             Arc::clone(&stores),
             settings.worker_id.clone(),
         ));
+        let cluster = match (&settings.group_id, &log) {
+            (Some(group), Log::Kafka(k)) => {
+                let mut timings = crate::kafka_client::group::GroupTimings::connect();
+                timings.session_timeout = settings.session_timeout;
+                timings.heartbeat_interval = settings.heartbeat_interval;
+                timings.rebalance_timeout = settings.rebalance_timeout;
+                let url = format!("http://{}", settings.worker_id);
+                Some(Arc::new(Cluster::new(
+                    group,
+                    url,
+                    k.client_config().clone(),
+                    timings,
+                )))
+            }
+            _ => None,
+        };
         let mut entries = BTreeMap::new();
+        // In distributed mode the config tailer reads the configs (from the start).
+        let state = if cluster.is_some() {
+            super::store::ConfigState::default()
+        } else {
+            state
+        };
         for (name, config) in state.connectors {
             let target = state
                 .targets
@@ -127,19 +157,27 @@ impl Worker {
             board,
             entries: Mutex::new(entries),
             ops: tokio::sync::Mutex::new(()),
+            writes: tokio::sync::Mutex::new(()),
             shutdown: watch::channel(false).0,
+            cluster,
         });
         tokio::spawn(
             Arc::clone(&worker.board)
                 .run_writer(worker.shutdown.subscribe())
                 .instrument(tracing::info_span!("status-writer")),
         );
-        let _guard = worker.ops.lock().await;
-        for name in names {
-            worker.board.set(&name, None, state::UNASSIGNED, None);
-            worker.start_connector(&name).await;
+        if worker.cluster.is_some() {
+            worker.catch_up().await.map_err(|e| {
+                WorkerError::Internal(format!("the worker could not read its configs: {e:#}"))
+            })?;
+            worker.start_cluster();
+        } else {
+            let _guard = worker.ops.lock().await;
+            for name in names {
+                worker.board.set(&name, None, state::UNASSIGNED, None);
+                worker.start_connector(&name).await;
+            }
         }
-        drop(_guard);
         if !worker.settings.plugin_reload_interval.is_zero() {
             let weak = Arc::downgrade(&worker);
             let interval = worker.settings.plugin_reload_interval;
@@ -185,8 +223,30 @@ impl Worker {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What a REST write holds: the operation lock, or in distributed mode the write lock
+    /// (the write only goes to `connect-configs`; applying it takes the operation lock).
+    async fn op_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        if self.cluster.is_some() {
+            self.writes.lock().await
+        } else {
+            self.ops.lock().await
+        }
+    }
+
+    /// Distributed mode: writes `records` to `connect-configs` and returns once this worker
+    /// has read and applied them (so the caller's next read sees them).
+    async fn write_through(&self, records: Vec<ConfigRecord>) -> Result<()> {
+        for r in records {
+            self.put_record(r).await?;
+        }
+        self.catch_up().await.map_err(|e| {
+            WorkerError::Internal(format!("cannot read back the config topic: {e:#}"))
+        })?;
+        Ok(())
     }
 
     /// `host:port` the REST API advertises (`worker_id` in statuses).
@@ -219,7 +279,7 @@ impl Worker {
         mut config: ConfigMap,
         initial: Option<TargetState>,
     ) -> Result<ConnectorInfo> {
-        let _guard = self.ops.lock().await;
+        let _guard = self.op_lock().await;
         check_name(name)?;
         config
             .entry("name".to_string())
@@ -236,6 +296,14 @@ impl Worker {
     }
 
     async fn write_new(&self, name: &str, config: ConfigMap, target: TargetState) -> Result<()> {
+        if self.cluster.is_some() {
+            let mut records = Vec::new();
+            if target != TargetState::Started {
+                records.push(ConfigRecord::Target(name.to_string(), target));
+            }
+            records.push(ConfigRecord::Connector(name.to_string(), Some(config)));
+            return self.write_through(records).await;
+        }
         if target != TargetState::Started {
             self.put_record(ConfigRecord::Target(name.to_string(), target))
                 .await?;
@@ -263,7 +331,7 @@ impl Worker {
         name: &str,
         mut config: ConfigMap,
     ) -> Result<(ConnectorInfo, bool)> {
-        let _guard = self.ops.lock().await;
+        let _guard = self.op_lock().await;
         check_name(name)?;
         config
             .entry("name".to_string())
@@ -281,6 +349,10 @@ impl Worker {
         let unchanged = self.lock().get(name).is_some_and(|e| e.config == config);
         if unchanged {
             return Ok(());
+        }
+        if self.cluster.is_some() {
+            let record = ConfigRecord::Connector(name.to_string(), Some(config));
+            return self.write_through(vec![record]).await;
         }
         self.put_record(ConfigRecord::Connector(
             name.to_string(),
@@ -302,7 +374,7 @@ impl Worker {
         name: &str,
         patch: ConfigPatch,
     ) -> Result<ConnectorInfo> {
-        let _guard = self.ops.lock().await;
+        let _guard = self.op_lock().await;
         let mut config = self.connector_config(name)?;
         for (k, v) in patch {
             match v {
@@ -350,9 +422,20 @@ impl Worker {
 
     /// `DELETE /connectors/x`: stops everything and tombstones the config.
     pub async fn delete_connector(&self, name: &str) -> Result<()> {
-        let _guard = self.ops.lock().await;
+        let _guard = self.op_lock().await;
         if !self.exists(name) {
             return Err(WorkerError::connector_not_found(name));
+        }
+        if self.cluster.is_some() {
+            let tasks = self
+                .lock()
+                .get(name)
+                .map_or(0, |e| e.task_configs.len() as u32);
+            self.write_through(vec![ConfigRecord::Connector(name.to_string(), None)])
+                .await?;
+            // Statuses of instances nobody runs any more.
+            self.board.tombstone_all(name, tasks);
+            return Ok(());
         }
         self.put_record(ConfigRecord::Connector(name.to_string(), None))
             .await?;
@@ -372,14 +455,14 @@ impl Worker {
             })?;
             (kind_of(&e.config), e.task_configs.len() as u32)
         };
-        let c = self.instance_state(name, None);
+        let (c, connector_worker) = self.instance_state(name, None);
         let tasks = (0..task_count)
             .map(|t| {
-                let s = self.instance_state(name, Some(t));
+                let (s, worker_id) = self.instance_state(name, Some(t));
                 TaskState {
                     id: t,
                     state: s.state.to_string(),
-                    worker_id: self.worker_id().to_string(),
+                    worker_id,
                     trace: s.trace,
                 }
             })
@@ -388,7 +471,7 @@ impl Worker {
             name: name.to_string(),
             connector: ConnectorState {
                 state: c.state.to_string(),
-                worker_id: self.worker_id().to_string(),
+                worker_id: connector_worker,
                 trace: c.trace,
             },
             tasks,
@@ -396,11 +479,56 @@ impl Worker {
         })
     }
 
-    fn instance_state(&self, name: &str, task: Option<u32>) -> InstanceState {
-        self.board.get(name, task).unwrap_or(InstanceState {
+    /// An instance's state and the worker running it: this worker's own view of what it
+    /// runs; in distributed mode what `connect-status` says of the others' instances.
+    fn instance_state(&self, name: &str, task: Option<u32>) -> (InstanceState, String) {
+        let own = || (self.board.get(name, task), self.worker_id().to_string());
+        let unassigned = InstanceState {
             state: state::UNASSIGNED,
             trace: None,
-        })
+        };
+        let Some(cluster) = &self.cluster else {
+            let (s, w) = own();
+            return (s.unwrap_or(unassigned), w);
+        };
+        let mine = match task {
+            None => cluster.owns_connector(name),
+            Some(t) => cluster.owns_task(name, t),
+        };
+        if mine && let (Some(s), w) = own() {
+            return (s, w);
+        }
+        match self.board.remote(name, task) {
+            Some(r) => (
+                InstanceState {
+                    state: state::named(&r.state),
+                    trace: r.trace,
+                },
+                r.worker_id,
+            ),
+            None => (unassigned, self.worker_id().to_string()),
+        }
+    }
+
+    /// Distributed mode: a task restart for a task another worker runs goes to that worker.
+    async fn restart_task_elsewhere(&self, name: &str, task: u32) -> Result<()> {
+        let owner = self
+            .board
+            .remote(name, Some(task))
+            .map(|s| s.worker_id)
+            .filter(|w| !w.is_empty() && w != self.worker_id());
+        let Some(owner) = owner else {
+            return Err(WorkerError::Conflict(
+                "Cannot complete request because of a conflicting operation (e.g. worker rebalance)"
+                    .to_string(),
+            ));
+        };
+        crate::rest::forward::post_to(
+            &owner,
+            &format!("/connectors/{name}/tasks/{task}/restart"),
+            &self.settings.rest_auth,
+        )
+        .await
     }
 
     pub fn task_configs(&self, name: &str) -> Result<Vec<TaskInfo>> {
@@ -432,11 +560,11 @@ impl Worker {
                 "No status found for task {name}-{task}"
             )));
         }
-        let s = self.instance_state(name, Some(task));
+        let (s, worker_id) = self.instance_state(name, Some(task));
         Ok(TaskState {
             id: task,
             state: s.state.to_string(),
-            worker_id: self.worker_id().to_string(),
+            worker_id,
             trace: s.trace,
         })
     }
@@ -448,7 +576,7 @@ impl Worker {
         name: &str,
         request: RestartRequest,
     ) -> Result<Option<StatusDoc>> {
-        let _guard = self.ops.lock().await;
+        let _guard = self.op_lock().await;
         if !self.exists(name) {
             return Err(WorkerError::connector_not_found(name));
         }
@@ -474,6 +602,16 @@ impl Worker {
             t.state = state::RESTARTING.to_string();
             t.trace = None;
         }
+        if self.cluster.is_some() {
+            // Every worker restarts its own instances when it reads the request.
+            let record = ConfigRecord::Restart {
+                connector: name.to_string(),
+                only_failed: request.only_failed,
+                include_tasks: request.include_tasks,
+            };
+            self.write_through(vec![record]).await?;
+            return Ok(if legacy { None } else { Some(plan) });
+        }
         if restart_connector && tasks.len() == plan.tasks.len() && request.include_tasks {
             // Everything restarts: the connector regenerates its tasks.
             self.board.set(name, None, state::RESTARTING, None);
@@ -493,7 +631,7 @@ impl Worker {
     }
 
     pub async fn restart_task(&self, name: &str, task: u32) -> Result<()> {
-        let _guard = self.ops.lock().await;
+        let _guard = self.op_lock().await;
         let known = self
             .lock()
             .get(name)
@@ -504,6 +642,15 @@ impl Worker {
                 "Task {name}-{task} not found"
             ))),
             Some(true) => {
+                if let Some(cluster) = &self.cluster
+                    && !cluster.owns_task(name, task)
+                {
+                    return self.restart_task_elsewhere(name, task).await;
+                }
+                let _ops = match &self.cluster {
+                    Some(_) => Some(self.ops.lock().await),
+                    None => None,
+                };
                 self.restart_one_task(name, task).await;
                 Ok(())
             }
@@ -523,7 +670,7 @@ impl Worker {
     }
 
     async fn set_target(&self, name: &str, target: TargetState) -> Result<()> {
-        let _guard = self.ops.lock().await;
+        let _guard = self.op_lock().await;
         let previous = self
             .lock()
             .get(name)
@@ -531,6 +678,14 @@ impl Worker {
             .ok_or_else(|| WorkerError::connector_not_found(name))?;
         if previous == target {
             return Ok(());
+        }
+        if self.cluster.is_some() {
+            let mut records = vec![ConfigRecord::Target(name.to_string(), target)];
+            if target == TargetState::Stopped {
+                // Kafka Connect empties the task set of a stopped connector.
+                records.push(ConfigRecord::Commit(name.to_string(), 0));
+            }
+            return self.write_through(records).await;
         }
         self.put_record(ConfigRecord::Target(name.to_string(), target))
             .await?;
@@ -563,7 +718,7 @@ impl Worker {
 
     /// Tells every task of a running connector to pause or run; the tasks report their
     /// own state as they get there.
-    fn signal_tasks(&self, name: &str, control: Control, connector_state: &'static str) {
+    pub(super) fn signal_tasks(&self, name: &str, control: Control, connector_state: &'static str) {
         let entries = self.lock();
         let Some(e) = entries.get(name) else { return };
         let running = e.instance.is_some();
@@ -584,14 +739,14 @@ impl Worker {
 
     /// `PATCH /connectors/x/offsets`: 400 unless STOPPED; returns the message.
     pub async fn alter_offsets(&self, name: &str, changes: ConnectorOffsets) -> Result<String> {
-        let _guard = self.ops.lock().await;
+        let _guard = self.op_lock().await;
         let kind = self.stopped_kind(name)?;
         offsets::alter(&self.log, &self.stores, name, kind, changes).await
     }
 
     /// `DELETE /connectors/x/offsets`: 400 unless STOPPED; returns the message.
     pub async fn reset_offsets(&self, name: &str) -> Result<String> {
-        let _guard = self.ops.lock().await;
+        let _guard = self.op_lock().await;
         let kind = self.stopped_kind(name)?;
         offsets::reset(&self.log, &self.stores, name, kind).await
     }
@@ -649,17 +804,33 @@ impl Worker {
         let _guard = self.ops.lock().await;
         self.shutdown.send_replace(true);
         for name in self.connectors() {
-            self.stop_connector(&name).await;
-            // As Kafka Connect does when a worker leaves.
-            if self
+            let ran: Vec<u32> = self
                 .lock()
                 .get(&name)
-                .is_some_and(|e| e.target != TargetState::Stopped)
-            {
-                self.board.set(&name, None, state::UNASSIGNED, None);
+                .map(|e| e.tasks.keys().copied().collect())
+                .unwrap_or_default();
+            self.stop_connector(&name).await;
+            // As Kafka Connect does when a worker leaves.
+            let stopped = self
+                .lock()
+                .get(&name)
+                .is_none_or(|e| e.target == TargetState::Stopped);
+            match &self.cluster {
+                None if !stopped => self.board.set(&name, None, state::UNASSIGNED, None),
+                None => {}
+                Some(cluster) => {
+                    if cluster.owns_connector(&name) && !stopped {
+                        self.board.set(&name, None, state::UNASSIGNED, None);
+                    }
+                    for task in ran {
+                        self.board.set(&name, Some(task), state::UNASSIGNED, None);
+                    }
+                }
             }
         }
         self.board.write_pending().await;
+        drop(_guard);
+        self.leave_cluster().await;
         tracing::info!("worker stopped every connector");
     }
 }

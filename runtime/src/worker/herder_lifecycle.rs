@@ -16,19 +16,19 @@ use crate::worker::metrics::TaskMetrics;
 use crate::worker::task::{Control, TaskEnv, state, trace_of};
 
 impl Worker {
-    pub(super) async fn put_record(&self, record: ConfigRecord) -> Result<()> {
+    pub(in crate::worker) async fn put_record(&self, record: ConfigRecord) -> Result<()> {
         self.stores.put_config(&record).await?;
         Ok(())
     }
 
-    pub(super) fn fail_connector(&self, name: &str, trace: String) {
+    pub(in crate::worker) fn fail_connector(&self, name: &str, trace: String) {
         tracing::error!(connector = name, "connector failed: {trace}");
         self.board.set(name, None, state::FAILED, Some(trace));
     }
 
     /// Starts the connector object and its tasks per the target state; failures become
     /// the FAILED state with a trace, never an error of the caller.
-    pub(super) async fn start_connector(&self, name: &str) {
+    pub(in crate::worker) async fn start_connector(&self, name: &str) {
         let Some((raw, target)) = self.lock().get(name).map(|e| (e.config.clone(), e.target))
         else {
             return;
@@ -67,6 +67,35 @@ impl Worker {
             .map(|c| unresolve(c, &raw, &resolved))
             .collect();
         let previous = self.lock().get(name).map(|e| e.task_configs.clone());
+        if self.cluster.is_some() {
+            // Distributed mode: this worker runs the connector object and writes its task
+            // configs; the config tailers of every worker apply them and the leader
+            // assigns the tasks.
+            if previous.as_ref() != Some(&stored) {
+                let mut records: Vec<ConfigRecord> = stored
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| ConfigRecord::Task(name.to_string(), i as u32, c.clone()))
+                    .collect();
+                records.push(ConfigRecord::Commit(name.to_string(), stored.len() as u32));
+                for r in records {
+                    if let Err(e) = self.put_record(r).await {
+                        return self.fail_connector(name, e.to_string());
+                    }
+                }
+            }
+            if let Some(e) = self.lock().get_mut(name) {
+                e.instance = Some(instance);
+            }
+            let connector_state = if target == TargetState::Paused {
+                state::PAUSED
+            } else {
+                state::RUNNING
+            };
+            self.board.set(name, None, connector_state, None);
+            tracing::info!(connector = name, tasks = stored.len(), "connector started");
+            return;
+        }
         if previous.as_ref() != Some(&stored) {
             for (i, c) in stored.iter().enumerate() {
                 if let Err(e) = self
@@ -116,7 +145,7 @@ impl Worker {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn spawn_task(
+    pub(in crate::worker) fn spawn_task(
         &self,
         name: &str,
         task: u32,
@@ -175,7 +204,7 @@ impl Worker {
     }
 
     /// Stops one task and waits for its final commit (up to the graceful timeout).
-    pub(super) async fn stop_task(&self, name: &str, task: RunningTask) {
+    pub(in crate::worker) async fn stop_task(&self, name: &str, task: RunningTask) {
         task.control.send_replace(Control::Stop);
         let timeout = self.settings.task_shutdown_timeout;
         let abort = task.join.abort_handle();
@@ -194,7 +223,7 @@ impl Worker {
     }
 
     /// Stops every task and the connector object.
-    pub(super) async fn stop_connector(&self, name: &str) {
+    pub(in crate::worker) async fn stop_connector(&self, name: &str) {
         let (tasks, instance) = {
             let mut entries = self.lock();
             let Some(e) = entries.get_mut(name) else {
@@ -208,10 +237,15 @@ impl Worker {
         stop_instance(name, instance);
     }
 
-    /// Restarts the connector object only (its tasks keep running).
-    pub(super) async fn restart_connector_instance(&self, name: &str) {
+    /// Stops the connector object only (its tasks keep running).
+    pub(in crate::worker) fn stop_connector_instance(&self, name: &str) {
         let instance = self.lock().get_mut(name).and_then(|e| e.instance.take());
         stop_instance(name, instance);
+    }
+
+    /// Restarts the connector object only (its tasks keep running).
+    pub(in crate::worker) async fn restart_connector_instance(&self, name: &str) {
+        self.stop_connector_instance(name);
         let running_tasks = self.lock().get(name).is_some_and(|e| !e.tasks.is_empty());
         if running_tasks {
             let Some((raw, target)) = self.lock().get(name).map(|e| (e.config.clone(), e.target))
@@ -240,7 +274,7 @@ impl Worker {
     }
 
     /// Stops one task and starts it again with its stored config.
-    pub(super) async fn restart_one_task(&self, name: &str, task: u32) {
+    pub(in crate::worker) async fn restart_one_task(&self, name: &str, task: u32) {
         let running = self
             .lock()
             .get_mut(name)

@@ -248,6 +248,17 @@ pub fn task_status_key(name: &str, task: u32) -> String {
     format!("status-task-{name}-{task}")
 }
 
+/// The instance a `connect-status` key names: (connector, `None`) or (connector, task).
+/// Topic-tracking keys and unknown ones are `None`.
+pub fn parse_status_key(key: &str) -> Option<(String, Option<u32>)> {
+    if let Some(name) = key.strip_prefix("status-connector-") {
+        return Some((name.to_string(), None));
+    }
+    let rest = key.strip_prefix("status-task-")?;
+    let (name, task) = rest.rsplit_once('-')?;
+    Some((name.to_string(), Some(task.parse().ok()?)))
+}
+
 impl Status {
     /// `{"state":…,"trace":…,"worker_id":…,"generation":N}`, Kafka's field order.
     pub fn encode(&self) -> String {

@@ -9,7 +9,11 @@
 //!   `connect-status`, in Kafka Connect's formats, and the stores that write and replay them
 //!   on the embedded broker.
 //! - [`metrics`]: per-task counters for `/metrics`.
+//! - [`cluster`] / [`assignor`]: distributed mode, workers sharing connectors through a
+//!   Kafka group.
 
+pub mod assignor;
+pub mod cluster;
 pub mod errors;
 pub mod herder;
 pub mod internal;

@@ -33,6 +33,14 @@ pub mod state {
     pub const FAILED: &str = "FAILED";
     pub const RESTARTING: &str = "RESTARTING";
     pub const STOPPED: &str = "STOPPED";
+
+    /// The constant for a state name read from `connect-status` (unknown: UNASSIGNED).
+    pub fn named(name: &str) -> &'static str {
+        [UNASSIGNED, RUNNING, PAUSED, FAILED, RESTARTING, STOPPED]
+            .into_iter()
+            .find(|s| *s == name)
+            .unwrap_or(UNASSIGNED)
+    }
 }
 
 /// A connector's or task's current state and failure trace, as last reported.
@@ -51,6 +59,11 @@ pub type InstanceKey = (String, Option<u32>);
 /// state (the pending writes are bounded by the number of instances).
 pub struct StatusBoard {
     states: Mutex<BTreeMap<InstanceKey, InstanceState>>,
+    /// Distributed mode: what `connect-status` says of every instance (those of the other
+    /// workers included), as read by the status tailer.
+    remote: Mutex<BTreeMap<InstanceKey, Status>>,
+    /// The group generation this worker's statuses are written in (1 outside a group).
+    generation: std::sync::atomic::AtomicI32,
     /// Status records not written yet: key -> status (`None`: a tombstone).
     pending: Mutex<BTreeMap<String, Option<Status>>>,
     wake: tokio::sync::Notify,
@@ -62,6 +75,8 @@ impl StatusBoard {
     pub fn new(stores: Arc<Stores>, worker_id: String) -> Self {
         Self {
             states: Mutex::new(BTreeMap::new()),
+            remote: Mutex::new(BTreeMap::new()),
+            generation: std::sync::atomic::AtomicI32::new(1),
             pending: Mutex::new(BTreeMap::new()),
             wake: tokio::sync::Notify::new(),
             stores,
@@ -134,13 +149,61 @@ impl StatusBoard {
             state: state.to_string(),
             trace: trace.clone(),
             worker_id: self.worker_id.clone(),
-            generation: 1,
+            generation: self.generation(),
         };
         self.lock().insert(
             (connector.to_string(), task),
             InstanceState { state, trace },
         );
         self.queue(key, Some(status));
+    }
+
+    pub fn generation(&self) -> i32 {
+        self.generation.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn set_generation(&self, generation: i32) {
+        self.generation
+            .store(generation, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Takes in records read from `connect-status`: a status replaces the one known unless
+    /// it comes from an older generation (a worker that stopped an instance after another
+    /// one started it); a tombstone removes it.
+    pub fn merge_remote(&self, records: Vec<(String, Option<Status>)>) {
+        let mut remote = self.remote.lock().unwrap_or_else(|p| p.into_inner());
+        for (key, status) in records {
+            let Some(instance) = internal::parse_status_key(&key) else {
+                continue;
+            };
+            match status {
+                None => {
+                    remote.remove(&instance);
+                }
+                Some(s) => {
+                    let stale = remote.get(&instance).is_some_and(|old| {
+                        old.generation > s.generation && old.worker_id != s.worker_id
+                    });
+                    if !stale {
+                        remote.insert(instance, s);
+                    }
+                }
+            }
+        }
+    }
+
+    /// What `connect-status` last said of an instance.
+    pub fn remote(&self, connector: &str, task: Option<u32>) -> Option<Status> {
+        self.remote
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(connector.to_string(), task))
+            .cloned()
+    }
+
+    /// Forgets the local state of an instance this worker no longer runs.
+    pub fn forget(&self, connector: &str, task: Option<u32>) {
+        self.lock().remove(&(connector.to_string(), task));
     }
 
     pub fn get(&self, connector: &str, task: Option<u32>) -> Option<InstanceState> {
@@ -157,6 +220,15 @@ impl StatusBoard {
             .collect();
         for t in gone {
             self.lock().remove(&(connector.to_string(), Some(t)));
+            self.queue(internal::task_status_key(connector, t), None);
+        }
+    }
+
+    /// Writes tombstones for the connector's status and those of its first `tasks` tasks,
+    /// whoever ran them (a deleted connector's instances may run nowhere any more).
+    pub fn tombstone_all(&self, connector: &str, tasks: u32) {
+        self.queue(internal::connector_status_key(connector), None);
+        for t in 0..tasks {
             self.queue(internal::task_status_key(connector, t), None);
         }
     }
