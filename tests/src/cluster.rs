@@ -9,6 +9,7 @@
 //!   gives, on free loopback ports, that can be SIGKILLed, stopped and started again on the
 //!   same config and data directory.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -392,5 +393,92 @@ impl WorkerProc {
 impl Drop for WorkerProc {
     fn drop(&mut self) {
         self.kill9();
+    }
+}
+
+/// How long a group of workers gets to settle after a change.
+pub const SETTLE: Duration = Duration::from_secs(90);
+
+/// Every connector RUNNING with every task RUNNING on a worker in `alive`, as `via` reports
+/// it; returns where each instance runs.
+pub fn settled(
+    via: &WorkerProc,
+    names: &[String],
+    alive: &BTreeSet<String>,
+) -> Option<BTreeMap<String, String>> {
+    let mut placed = BTreeMap::new();
+    for name in names {
+        let r = via.rest().get(&format!("/connectors/{name}/status"));
+        if r.status != 200 {
+            return None;
+        }
+        let s = r.json();
+        let c = &s["connector"];
+        if c["state"] != "RUNNING" || !alive.contains(c["worker_id"].as_str()?) {
+            return None;
+        }
+        placed.insert(name.clone(), c["worker_id"].as_str()?.to_string());
+        let tasks = s["tasks"].as_array()?;
+        if tasks.is_empty() {
+            return None;
+        }
+        for t in tasks {
+            let w = t["worker_id"].as_str()?;
+            if t["state"] != "RUNNING" || !alive.contains(w) {
+                return None;
+            }
+            placed.insert(format!("{name}-{}", t["id"]), w.to_string());
+        }
+    }
+    Some(placed)
+}
+
+pub fn wait_settled(
+    via: &WorkerProc,
+    names: &[String],
+    alive: &BTreeSet<String>,
+    what: &str,
+) -> BTreeMap<String, String> {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        if let Some(p) = settled(via, names, alive) {
+            return p;
+        }
+        if Instant::now() > deadline {
+            let statuses: Vec<String> = names
+                .iter()
+                .map(|n| {
+                    via.rest()
+                        .get(&format!("/connectors/{n}/status"))
+                        .json()
+                        .to_string()
+                })
+                .collect();
+            panic!(
+                "{what}: not every connector and task RUNNING on {alive:?} within {SETTLE:?}\n{}\n{}",
+                statuses.join("\n"),
+                via.log_tail()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A write, retried while the group rebalances (409), as Kafka Connect's clients do.
+pub fn write_retrying(
+    via: &WorkerProc,
+    method: &str,
+    path: &str,
+    body: &Value,
+) -> crate::HttpResponse {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let r = via.rest().send(method, path, body);
+        let rebalancing = r.status == 409
+            && (r.body.contains("conflicting operation") || r.body.contains("momentarily"));
+        if !rebalancing || Instant::now() > deadline {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(200));
     }
 }

@@ -9,7 +9,7 @@
 //! up in the sink files; then all three workers are restarted one by one with the pipeline
 //! running, and again nothing is lost.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,11 +18,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use weir_e2e::cluster::{MockKafka, WorkerProc};
+use weir_e2e::cluster::{MockKafka, SETTLE, WorkerProc, wait_settled, write_retrying as write};
 
 const PIPELINES: usize = 3;
 const SESSION_TIMEOUT_MS: u64 = 6_000;
-const SETTLE: Duration = Duration::from_secs(90);
 
 fn worker_config(bootstrap: &str, group: &str) -> Value {
     json!({
@@ -93,71 +92,6 @@ fn lines(path: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Every connector RUNNING with every task RUNNING on a worker in `alive`, as `via` reports
-/// it; returns where each instance runs.
-fn settled(
-    via: &WorkerProc,
-    names: &[String],
-    alive: &BTreeSet<String>,
-) -> Option<BTreeMap<String, String>> {
-    let mut placed = BTreeMap::new();
-    for name in names {
-        let r = via.rest().get(&format!("/connectors/{name}/status"));
-        if r.status != 200 {
-            return None;
-        }
-        let s = r.json();
-        let c = &s["connector"];
-        if c["state"] != "RUNNING" || !alive.contains(c["worker_id"].as_str()?) {
-            return None;
-        }
-        placed.insert(name.clone(), c["worker_id"].as_str()?.to_string());
-        let tasks = s["tasks"].as_array()?;
-        if tasks.is_empty() {
-            return None;
-        }
-        for t in tasks {
-            let w = t["worker_id"].as_str()?;
-            if t["state"] != "RUNNING" || !alive.contains(w) {
-                return None;
-            }
-            placed.insert(format!("{name}-{}", t["id"]), w.to_string());
-        }
-    }
-    Some(placed)
-}
-
-fn wait_settled(
-    via: &WorkerProc,
-    names: &[String],
-    alive: &BTreeSet<String>,
-    what: &str,
-) -> BTreeMap<String, String> {
-    let deadline = Instant::now() + SETTLE;
-    loop {
-        if let Some(p) = settled(via, names, alive) {
-            return p;
-        }
-        if Instant::now() > deadline {
-            let statuses: Vec<String> = names
-                .iter()
-                .map(|n| {
-                    via.rest()
-                        .get(&format!("/connectors/{n}/status"))
-                        .json()
-                        .to_string()
-                })
-                .collect();
-            panic!(
-                "{what}: not every connector and task RUNNING on {alive:?} within {SETTLE:?}\n{}\n{}",
-                statuses.join("\n"),
-                via.log_tail()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// Every input line is in its pipeline's output (at least once); returns the duplicates.
 fn wait_delivered(dir: &Path, what: &str, workers: &[WorkerProc]) -> usize {
     let deadline = Instant::now() + SETTLE;
@@ -180,20 +114,6 @@ fn wait_delivered(dir: &Path, what: &str, workers: &[WorkerProc]) -> usize {
                 "{what}: {missing} lines never reached the sinks\n{}",
                 logs.join("\n")
             );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// A write, retried while the group rebalances (409), as Kafka Connect's clients do.
-fn write(via: &WorkerProc, method: &str, path: &str, body: &Value) -> weir_e2e::HttpResponse {
-    let deadline = Instant::now() + SETTLE;
-    loop {
-        let r = via.rest().send(method, path, body);
-        let rebalancing = r.status == 409
-            && (r.body.contains("conflicting operation") || r.body.contains("momentarily"));
-        if !rebalancing || Instant::now() > deadline {
-            return r;
         }
         std::thread::sleep(Duration::from_millis(200));
     }

@@ -115,7 +115,8 @@ async fn relay(leader_url: &str, request: Request, auth: &RestAuth, max_body: us
     let client = match client(leader_url, auth) {
         Ok(c) => c,
         Err(e) => {
-            return ApiError::internal(format!("cannot forward to the leader: {e}")).into_response();
+            return ApiError::internal(format!("cannot forward to the leader: {e}"))
+                .into_response();
         }
     };
     let body = (!body.is_empty()).then_some(body);
