@@ -16,8 +16,11 @@ use super::consume::{parse_offset, starts_at_earliest, write_record};
 use crate::cli::ConsumeArgs;
 use crate::kafka_client::ClientConfig;
 use crate::kafka_client::admin::Client;
+use crate::kafka_client::assignor::ConsumerProtocol;
 use crate::kafka_client::consumer::{EARLIEST, Fetcher, LATEST, list_offset};
-use crate::kafka_client::group::Member;
+use crate::kafka_client::group::{GroupTimings, Member};
+
+type Consumer = Member<ConsumerProtocol>;
 
 const COMMIT_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -66,12 +69,13 @@ async fn starts(
 /// the offsets the group has committed for them.
 async fn assign_from_group(
     client: &mut Client,
-    member: &mut Member,
+    member: &mut Consumer,
     args: &ConsumeArgs,
     leaders: &BTreeMap<i32, i32>,
     fetcher: &mut Fetcher,
 ) -> anyhow::Result<BTreeMap<i32, i64>> {
-    let partitions = member.rejoin(client).await?;
+    let joined = member.rejoin().await?;
+    let partitions = member.protocol().partitions(&joined.assignment)?;
     let committed = member.committed(&args.topic, &partitions).await?;
     fetcher.assign(&starts(client, args, leaders, &partitions, &committed).await?);
     Ok(committed)
@@ -79,7 +83,7 @@ async fn assign_from_group(
 
 /// Commits the positions that moved since `committed`.
 async fn commit(
-    member: &Member,
+    member: &Consumer,
     topic: &str,
     fetcher: &Fetcher,
     committed: &mut BTreeMap<i32, i64>,
@@ -105,7 +109,10 @@ pub async fn run(client_cfg: ClientConfig, args: &ConsumeArgs) -> anyhow::Result
     let mut committed = BTreeMap::new();
     let mut member = match &args.group {
         Some(group) => {
-            let (m, partitions) = Member::join(&mut client, group, topic).await?;
+            let protocol = ConsumerProtocol::new(&client.cfg, topic);
+            let timings = GroupTimings::consumer();
+            let (m, joined) = Member::join(&client.cfg, group, protocol, timings).await?;
+            let partitions = m.protocol().partitions(&joined.assignment)?;
             committed = m.committed(topic, &partitions).await?;
             fetcher.assign(&starts(&mut client, args, &leaders, &partitions, &committed).await?);
             Some(m)
@@ -173,7 +180,7 @@ pub async fn run(client_cfg: ClientConfig, args: &ConsumeArgs) -> anyhow::Result
     if let Some(m) = member {
         commit(&m, topic, &fetcher, &mut committed)
             .await
-            .with_context(|| format!("cannot commit the offsets of group {}", m.group))?;
+            .with_context(|| format!("cannot commit the offsets of group {}", m.group()))?;
         if let Err(e) = m.leave().await {
             tracing::warn!(error = %e, "cannot leave the group cleanly");
         }

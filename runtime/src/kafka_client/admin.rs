@@ -43,10 +43,20 @@ pub(crate) fn topic_name(name: &str) -> TopicName {
 }
 
 impl Client {
-    /// Connects to the bootstrap broker; the error names the address.
+    /// Connects to the first bootstrap broker that answers; the error names the addresses.
     pub async fn connect(cfg: ClientConfig) -> anyhow::Result<Self> {
-        let bootstrap = Connection::connect(&cfg.bootstrap, &cfg)
-            .await
+        let mut last = None;
+        for addr in cfg.bootstrap_addrs() {
+            match Connection::connect(addr, &cfg).await {
+                Ok(conn) => {
+                    last = Some(Ok(conn));
+                    break;
+                }
+                Err(e) => last = Some(Err(e)),
+            }
+        }
+        let bootstrap = last
+            .unwrap_or_else(|| Err(anyhow!("no address given")))
             .with_context(|| {
                 format!(
                     "cannot reach the broker at --bootstrap {} (is `weir serve` running there?)",

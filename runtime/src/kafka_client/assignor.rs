@@ -1,5 +1,6 @@
 //! The "range" assignor and Kafka's ConsumerProtocol binary layout, so weir's consumers can
-//! share a group with Java, librdkafka or kafka-python consumers.
+//! share a group with Java, librdkafka or kafka-python consumers; [`ConsumerProtocol`] is
+//! the [`GroupProtocol`] of a one-topic consumer.
 //!
 //! Subscription: version i16, topics [string], user_data bytes (v1+ appends owned
 //! partitions, v2+ generation, v3+ rack; they are read past, not used).
@@ -8,10 +9,90 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use super::ClientConfig;
+use super::admin::Client;
+use super::group::GroupProtocol;
+
 pub const PROTOCOL: &str = "range";
+
+/// A consumer of one topic with the range assignor. The leader asks the cluster for the
+/// partition counts over a connection of its own, opened on first need.
+pub struct ConsumerProtocol {
+    topic: String,
+    cfg: ClientConfig,
+    client: Option<Client>,
+}
+
+impl ConsumerProtocol {
+    pub fn new(cfg: &ClientConfig, topic: &str) -> Self {
+        Self {
+            topic: topic.to_string(),
+            cfg: cfg.clone(),
+            client: None,
+        }
+    }
+
+    /// This member's partitions of the topic in an assignment from [`GroupProtocol::assign`].
+    pub fn partitions(&self, assignment: &Bytes) -> anyhow::Result<Vec<i32>> {
+        let mut mine = decode_assignment(assignment.clone())?;
+        Ok(mine.remove(&self.topic).unwrap_or_default())
+    }
+
+    async fn partition_counts(
+        &mut self,
+        topics: &[String],
+    ) -> anyhow::Result<BTreeMap<String, i32>> {
+        let client = match &mut self.client {
+            Some(c) => c,
+            None => self.client.insert(Client::connect(self.cfg.clone()).await?),
+        };
+        let described = client.metadata(Some(topics), false).await;
+        if described.is_err() {
+            // Reconnect next time.
+            self.client = None;
+        }
+        Ok(described?
+            .into_iter()
+            .flatten()
+            .map(|t| (t.name.clone(), t.partitions.len() as i32))
+            .collect())
+    }
+}
+
+impl GroupProtocol for ConsumerProtocol {
+    fn protocol_type(&self) -> &str {
+        "consumer"
+    }
+
+    fn protocols(&mut self) -> anyhow::Result<Vec<(String, Bytes)>> {
+        let subscription = encode_subscription(std::slice::from_ref(&self.topic));
+        Ok(vec![(PROTOCOL.to_string(), subscription)])
+    }
+
+    async fn assign(
+        &mut self,
+        _protocol: &str,
+        members: &[(String, Bytes)],
+    ) -> anyhow::Result<BTreeMap<String, Bytes>> {
+        let mut subscriptions = BTreeMap::new();
+        for (member, metadata) in members {
+            let topics = decode_subscription(metadata.clone())
+                .map_err(|e| anyhow!("member {member} sent a bad subscription: {e:#}"))?;
+            subscriptions.insert(member.clone(), topics);
+        }
+        let mut topics: Vec<String> = subscriptions.values().flatten().cloned().collect();
+        topics.sort();
+        topics.dedup();
+        let counts = self.partition_counts(&topics).await?;
+        Ok(range_assign(&subscriptions, &counts)
+            .into_iter()
+            .map(|(member, a)| (member, encode_assignment(&a)))
+            .collect())
+    }
+}
 
 fn put_str(out: &mut BytesMut, s: &str) {
     out.put_i16(s.len() as i16);

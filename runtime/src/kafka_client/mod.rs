@@ -7,12 +7,16 @@
 //! make us allocate what it claims. [`error`] classifies Kafka error codes and retries the
 //! retriable ones with backoff; [`admin`] holds the cluster view (metadata, one connection per
 //! broker) and the topic admin calls; [`producer`], [`consumer`] and [`group`] build on it.
+//! [`group`] serves any group protocol: the consumer's ([`assignor`]) and Kafka Connect's
+//! ([`connect_protocol`]).
 
 pub mod admin;
 pub mod assignor;
+pub mod connect_protocol;
 pub mod consumer;
 pub mod error;
 pub mod group;
+mod heartbeat;
 pub mod offsets;
 pub mod producer;
 
@@ -58,7 +62,8 @@ const UNSUPPORTED_VERSION: i16 = 35;
 /// Client settings: timeouts, limits and retries.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// `host:port` to start from (`--bootstrap`).
+    /// `host:port` to start from (`--bootstrap`), or a comma-separated list of them
+    /// (Kafka's `bootstrap.servers`), tried in turn.
     pub bootstrap: String,
     pub client_id: String,
     pub connect_timeout: Duration,
@@ -79,6 +84,14 @@ impl ClientConfig {
             max_response_bytes: 100 * 1024 * 1024,
             retry: RetryPolicy::default(),
         }
+    }
+
+    /// The bootstrap addresses, in the order given.
+    pub fn bootstrap_addrs(&self) -> impl Iterator<Item = &str> {
+        self.bootstrap
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
     }
 }
 
@@ -127,6 +140,11 @@ impl Connection {
     /// Whether an earlier request failed midway (the connection must be replaced).
     pub fn is_broken(&self) -> bool {
         self.broken
+    }
+
+    /// Marks the connection unusable, so its owner replaces it before the next request.
+    pub fn abandon(&mut self) {
+        self.broken = true;
     }
 
     pub fn addr(&self) -> &str {

@@ -12,9 +12,9 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::admin::topic_name;
 use super::error::{self, KafkaError};
-use super::group::Member;
+use super::group::{GroupProtocol, Member};
 
-impl Member {
+impl<P: GroupProtocol> Member<P> {
     /// The committed offsets of `partitions` of `topic`; partitions without one are absent.
     pub async fn committed(
         &self,
@@ -22,13 +22,13 @@ impl Member {
         partitions: &[i32],
     ) -> anyhow::Result<BTreeMap<i32, i64>> {
         let request = OffsetFetchRequest::default()
-            .with_group_id(GroupId(StrBytes::from_string(self.group.clone())))
+            .with_group_id(GroupId(StrBytes::from_string(self.group().to_string())))
             .with_topics(Some(vec![
                 OffsetFetchRequestTopic::default()
                     .with_name(topic_name(topic))
                     .with_partition_indexes(partitions.to_vec()),
             ]));
-        let what = format!("OffsetFetch for group {} on {topic}", self.group);
+        let what = format!("OffsetFetch for group {} on {topic}", self.group());
         let policy = self.cfg_retry();
         policy
             .run(async || {
@@ -62,16 +62,16 @@ impl Member {
             })
             .collect();
         let request = OffsetCommitRequest::default()
-            .with_group_id(GroupId(StrBytes::from_string(self.group.clone())))
-            .with_generation_id_or_member_epoch(self.generation)
-            .with_member_id(StrBytes::from_string(self.member_id.clone()))
+            .with_group_id(GroupId(StrBytes::from_string(self.group().to_string())))
+            .with_generation_id_or_member_epoch(self.generation())
+            .with_member_id(StrBytes::from_string(self.member_id().to_string()))
             .with_retention_time_ms(-1)
             .with_topics(vec![
                 OffsetCommitRequestTopic::default()
                     .with_name(topic_name(topic))
                     .with_partitions(partitions),
             ]);
-        let what = format!("OffsetCommit for group {} on {topic}", self.group);
+        let what = format!("OffsetCommit for group {} on {topic}", self.group());
         let policy = self.cfg_retry();
         let result = policy
             .run(async || {

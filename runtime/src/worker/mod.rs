@@ -9,7 +9,10 @@
 //!   `connect-status`, in Kafka Connect's formats, and the stores that write and replay them
 //!   on the embedded broker.
 //! - [`metrics`]: per-task counters for `/metrics`.
+//! - [`assignor`]: which worker of a distributed group runs which connector and task
+//!   (incremental cooperative rebalancing).
 
+pub mod assignor;
 pub mod errors;
 pub mod herder;
 pub mod internal;
