@@ -7,6 +7,8 @@
 //! make us allocate what it claims. [`error`] classifies Kafka error codes and retries the
 //! retriable ones with backoff; [`admin`] holds the cluster view (metadata, one connection per
 //! broker) and the topic admin calls; [`producer`], [`consumer`] and [`group`] build on it.
+//! [`group`] serves any group protocol: the consumer's ([`assignor`]) and Kafka Connect's
+//! ([`connect_protocol`]).
 
 pub mod admin;
 pub mod assignor;
