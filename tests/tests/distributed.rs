@@ -272,3 +272,41 @@ fn workers_share_connectors_on_librdkafkas_mock_cluster() {
     let mock = MockKafka::start(3);
     three_workers_share_and_survive(&mock.bootstrap(), "weir-mock");
 }
+
+/// The external cluster goes down mid-stream and comes back: a worker on it (no group)
+/// waits it out and delivers every line.
+#[test]
+fn a_worker_rides_out_an_outage_of_its_kafka_cluster() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut broker = WorkerProc::start(&json!({}));
+    let bootstrap = broker.kafka().expect("the broker's Kafka address");
+    let mut config = worker_config(&bootstrap, "solo");
+    config.as_object_mut().expect("object").remove("group.id");
+    let worker = WorkerProc::start(&config);
+    let inputs: Vec<PathBuf> = (0..PIPELINES)
+        .map(|i| dir.path().join(format!("in-{i}.txt")))
+        .collect();
+    for p in &inputs {
+        std::fs::write(p, "").expect("create input");
+    }
+    let names = deploy(std::slice::from_ref(&worker), dir.path());
+    let alive = BTreeSet::from([worker.rest_addr()]);
+    let writer = Writer::start(inputs.clone(), 0);
+    wait_settled(&worker, &names, &alive, "before the outage");
+    std::thread::sleep(Duration::from_secs(1));
+    // The cluster stops (cleanly) and is back after a few seconds at the same address.
+    broker.terminate();
+    std::thread::sleep(Duration::from_secs(4));
+    broker.restart();
+    std::thread::sleep(Duration::from_secs(1));
+    writer.stop();
+    let duplicates = wait_delivered(
+        dir.path(),
+        "after the outage",
+        std::slice::from_ref(&worker),
+    );
+    println!(
+        "after a 4 s outage of the cluster: every line delivered, {duplicates} delivered twice"
+    );
+    wait_settled(&worker, &names, &alive, "after the outage");
+}

@@ -22,7 +22,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{anyhow, bail};
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -890,6 +890,39 @@ impl KafkaLog {
         }
     }
 
+    /// One call to the group's coordinator, retried; a coordinator that moved is looked up
+    /// again. `read` turns the answer into the result.
+    async fn group_call<R, T>(
+        &self,
+        group: &str,
+        what: &str,
+        build: impl Fn() -> R + Sync,
+        read: impl Fn(R::Response) -> anyhow::Result<T> + Sync,
+    ) -> Result<T>
+    where
+        R: Request + Send + Sync,
+        R::Response: Send,
+        T: Send,
+    {
+        let (build, read) = (&build, &read);
+        self.retry(what, CALL_DEADLINE, || {
+            Box::pin(async move {
+                let node = self.coordinator(group).await?;
+                let request = build();
+                let result = match self.call(node, self.cfg.request_timeout, |_| request).await {
+                    Ok(r) => read(r),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = &result {
+                    self.coordinator_failed(group, e);
+                }
+                result
+            })
+        })
+        .await
+        .map_err(LogError::kafka)
+    }
+
     /// Committed offsets of the group: of `partitions`, or of every partition when `None`.
     pub async fn group_offsets(
         &self,
@@ -897,11 +930,7 @@ impl KafkaLog {
         partitions: Option<&[(String, i32)]>,
     ) -> Result<Vec<(String, i32, i64)>> {
         let topics = partitions.map(|ps| {
-            let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-            for (t, p) in ps {
-                by_topic.entry(t).or_default().push(*p);
-            }
-            by_topic
+            by_topic(ps.iter().map(|(t, p)| (t.as_str(), *p)))
                 .into_iter()
                 .map(|(t, ps)| {
                     OffsetFetchRequestTopic::default()
@@ -910,49 +939,32 @@ impl KafkaLog {
                 })
                 .collect::<Vec<_>>()
         });
-        let topics = &topics;
         let what = format!("cannot read the committed offsets of group {group}");
-        self.retry(&what, CALL_DEADLINE, || {
-            Box::pin(async move {
-                let node = self.coordinator(group).await?;
-                let request = OffsetFetchRequest::default()
-                    .with_group_id(GroupId(s(group)))
-                    .with_topics(topics.clone());
-                let result = async {
-                    let r = self
-                        .call(node, self.cfg.request_timeout, |_| request)
-                        .await?;
-                    if r.error_code == GROUP_ID_NOT_FOUND {
-                        return Ok(Vec::new());
+        let build = || {
+            OffsetFetchRequest::default()
+                .with_group_id(GroupId(s(group)))
+                .with_topics(topics.clone())
+        };
+        self.group_call(group, &what, build, |r| {
+            if r.error_code == GROUP_ID_NOT_FOUND {
+                return Ok(Vec::new());
+            }
+            error::check(r.error_code, None, "OffsetFetch")?;
+            let mut out = Vec::new();
+            for t in &r.topics {
+                for p in &t.partitions {
+                    if p.error_code == error::UNKNOWN_TOPIC_OR_PARTITION {
+                        continue;
                     }
-                    error::check(r.error_code, None, "OffsetFetch")?;
-                    let mut out = Vec::new();
-                    for t in &r.topics {
-                        for p in &t.partitions {
-                            if p.error_code == error::UNKNOWN_TOPIC_OR_PARTITION {
-                                continue;
-                            }
-                            error::check(p.error_code, None, "OffsetFetch")?;
-                            if p.committed_offset >= 0 {
-                                out.push((
-                                    t.name.0.to_string(),
-                                    p.partition_index,
-                                    p.committed_offset,
-                                ));
-                            }
-                        }
+                    error::check(p.error_code, None, "OffsetFetch")?;
+                    if p.committed_offset >= 0 {
+                        out.push((t.name.0.to_string(), p.partition_index, p.committed_offset));
                     }
-                    Ok(out)
                 }
-                .await;
-                if let Err(e) = &result {
-                    self.coordinator_failed(group, e);
-                }
-                result
-            })
+            }
+            Ok(out)
         })
         .await
-        .map_err(LogError::kafka)
     }
 
     /// Commits offsets for the group from outside its membership (generation -1).
@@ -960,59 +972,48 @@ impl KafkaLog {
         if commits.is_empty() {
             return Ok(());
         }
-        let mut by_topic: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
-        for (t, p, o) in commits {
-            by_topic.entry(t).or_default().push(
-                OffsetCommitRequestPartition::default()
-                    .with_partition_index(*p)
-                    .with_committed_offset(*o)
-                    .with_committed_leader_epoch(-1)
-                    .with_committed_metadata(Some(StrBytes::default())),
-            );
-        }
-        let topics: Vec<OffsetCommitRequestTopic> = by_topic
+        let offsets: BTreeMap<(&str, i32), i64> = commits
+            .iter()
+            .map(|(t, p, o)| ((t.as_str(), *p), *o))
+            .collect();
+        let topics: Vec<OffsetCommitRequestTopic> = by_topic(offsets.keys().copied())
             .into_iter()
             .map(|(t, ps)| {
                 OffsetCommitRequestTopic::default()
                     .with_name(topic_name(t))
-                    .with_partitions(ps)
+                    .with_partitions(
+                        ps.into_iter()
+                            .map(|p| {
+                                OffsetCommitRequestPartition::default()
+                                    .with_partition_index(p)
+                                    .with_committed_offset(offsets[&(t, p)])
+                                    .with_committed_leader_epoch(-1)
+                                    .with_committed_metadata(Some(StrBytes::default()))
+                            })
+                            .collect(),
+                    )
             })
             .collect();
-        let topics = &topics;
         let what = format!("cannot commit offsets for group {group}");
-        self.retry(&what, CALL_DEADLINE, || {
-            Box::pin(async move {
-                let node = self.coordinator(group).await?;
-                let request = OffsetCommitRequest::default()
-                    .with_group_id(GroupId(s(group)))
-                    .with_generation_id_or_member_epoch(-1)
-                    .with_member_id(StrBytes::default())
-                    .with_retention_time_ms(-1)
-                    .with_topics(topics.clone());
-                let result = async {
-                    let r = self
-                        .call(node, self.cfg.request_timeout, |_| request)
-                        .await?;
-                    for t in &r.topics {
-                        for p in &t.partitions {
-                            error::check(
-                                p.error_code,
-                                None,
-                                &format!("OffsetCommit {}-{}", t.name.0, p.partition_index),
-                            )?;
-                        }
-                    }
-                    Ok(())
-                }
-                .await;
-                if let Err(e) = &result {
-                    self.coordinator_failed(group, e);
-                }
-                result
-            })
+        let build = || {
+            OffsetCommitRequest::default()
+                .with_group_id(GroupId(s(group)))
+                .with_generation_id_or_member_epoch(-1)
+                .with_member_id(StrBytes::default())
+                .with_retention_time_ms(-1)
+                .with_topics(topics.clone())
+        };
+        self.group_call(group, &what, build, |r| {
+            check_partitions(
+                "OffsetCommit",
+                r.topics.iter().flat_map(|t| {
+                    t.partitions
+                        .iter()
+                        .map(move |p| (&t.name.0, p.partition_index, p.error_code))
+                }),
+            )
         })
         .await
-        .map_err(LogError::kafka)
     }
 
     /// Deletes the group's committed offsets of `partitions` (OffsetDelete).
@@ -1020,57 +1021,61 @@ impl KafkaLog {
         if partitions.is_empty() {
             return Ok(());
         }
-        let mut by_topic: BTreeMap<&str, Vec<OffsetDeleteRequestPartition>> = BTreeMap::new();
-        for (t, p) in partitions {
-            by_topic
-                .entry(t)
-                .or_default()
-                .push(OffsetDeleteRequestPartition::default().with_partition_index(*p));
-        }
-        let topics: Vec<OffsetDeleteRequestTopic> = by_topic
-            .into_iter()
-            .map(|(t, ps)| {
-                OffsetDeleteRequestTopic::default()
-                    .with_name(topic_name(t))
-                    .with_partitions(ps)
-            })
-            .collect();
-        let topics = &topics;
+        let topics: Vec<OffsetDeleteRequestTopic> =
+            by_topic(partitions.iter().map(|(t, p)| (t.as_str(), *p)))
+                .into_iter()
+                .map(|(t, ps)| {
+                    OffsetDeleteRequestTopic::default()
+                        .with_name(topic_name(t))
+                        .with_partitions(
+                            ps.into_iter()
+                                .map(|p| {
+                                    OffsetDeleteRequestPartition::default().with_partition_index(p)
+                                })
+                                .collect(),
+                        )
+                })
+                .collect();
         let what = format!("cannot delete offsets of group {group}");
-        self.retry(&what, CALL_DEADLINE, || {
-            Box::pin(async move {
-                let node = self.coordinator(group).await?;
-                let request = OffsetDeleteRequest::default()
-                    .with_group_id(GroupId(s(group)))
-                    .with_topics(topics.clone());
-                let result = async {
-                    let r = self
-                        .call(node, self.cfg.request_timeout, |_| request)
-                        .await
-                        .context("the cluster cannot delete group offsets (OffsetDelete)")?;
-                    if r.error_code == GROUP_ID_NOT_FOUND {
-                        return Ok(());
-                    }
-                    error::check(r.error_code, None, "OffsetDelete")?;
-                    for t in &r.topics {
-                        for p in &t.partitions {
-                            error::check(
-                                p.error_code,
-                                None,
-                                &format!("OffsetDelete {}-{}", t.name.0, p.partition_index),
-                            )?;
-                        }
-                    }
-                    Ok(())
-                }
-                .await;
-                if let Err(e) = &result {
-                    self.coordinator_failed(group, e);
-                }
-                result
-            })
+        let build = || {
+            OffsetDeleteRequest::default()
+                .with_group_id(GroupId(s(group)))
+                .with_topics(topics.clone())
+        };
+        self.group_call(group, &what, build, |r| {
+            if r.error_code == GROUP_ID_NOT_FOUND {
+                return Ok(());
+            }
+            error::check(r.error_code, None, "OffsetDelete")?;
+            check_partitions(
+                "OffsetDelete",
+                r.topics.iter().flat_map(|t| {
+                    t.partitions
+                        .iter()
+                        .map(move |p| (&t.name.0, p.partition_index, p.error_code))
+                }),
+            )
         })
         .await
-        .map_err(LogError::kafka)
     }
+}
+
+/// Partitions grouped by topic, in order.
+fn by_topic<'a>(partitions: impl Iterator<Item = (&'a str, i32)>) -> BTreeMap<&'a str, Vec<i32>> {
+    let mut out: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for (t, p) in partitions {
+        out.entry(t).or_default().push(p);
+    }
+    out
+}
+
+/// The first per-partition error of an answer, naming the partition.
+fn check_partitions<'a>(
+    api: &str,
+    codes: impl Iterator<Item = (&'a StrBytes, i32, i16)>,
+) -> anyhow::Result<()> {
+    for (topic, partition, code) in codes {
+        error::check(code, None, &format!("{api} {topic}-{partition}"))?;
+    }
+    Ok(())
 }

@@ -175,3 +175,34 @@ pub async fn post_to(worker_id: &str, path: &str, auth: &RestAuth) -> Result<(),
         Err(e) => Err(WorkerError::Conflict(format!("{REBALANCING}: {e}"))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_connector_writes_go_to_the_leader() {
+        assert!(is_cluster_write(&Method::POST, "/connectors"));
+        assert!(is_cluster_write(&Method::PUT, "/connectors/a/config"));
+        assert!(is_cluster_write(&Method::DELETE, "/connectors/a/offsets"));
+        assert!(is_cluster_write(
+            &Method::POST,
+            "/connectors/a/tasks/0/restart"
+        ));
+        assert!(!is_cluster_write(&Method::GET, "/connectors/a/status"));
+        assert!(!is_cluster_write(
+            &Method::PUT,
+            "/connectors/a/topics/reset"
+        ));
+        assert!(!is_cluster_write(
+            &Method::PUT,
+            "/connector-plugins/x/config/validate"
+        ));
+        assert!(!is_cluster_write(&Method::PUT, "/admin/loggers/root"));
+        assert!(is_task_restart("/connectors/a/tasks/2/restart"));
+        assert!(!is_task_restart("/connectors/a/restart"));
+        assert!(forwarded(Some("includeTasks=true&forward=true")));
+        assert!(!forwarded(Some("forward=false")));
+        assert!(!forwarded(None));
+    }
+}

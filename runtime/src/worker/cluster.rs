@@ -119,6 +119,16 @@ impl Cluster {
         lock(&self.owned).tasks.contains(&(name.to_string(), task))
     }
 
+    /// The tasks of `name` this worker runs by assignment.
+    fn owned_tasks(&self, name: &str) -> Vec<u32> {
+        lock(&self.owned)
+            .tasks
+            .iter()
+            .filter(|(c, _)| c == name)
+            .map(|(_, t)| *t)
+            .collect()
+    }
+
     fn owned(&self) -> Owned {
         lock(&self.owned).clone()
     }
@@ -421,13 +431,7 @@ impl Worker {
             self.start_connector(name).await;
         }
         if include_tasks {
-            let mine: Vec<u32> = lock(&cluster.owned)
-                .tasks
-                .iter()
-                .filter(|(c, _)| c == name)
-                .map(|(_, t)| *t)
-                .collect();
-            for task in mine {
+            for task in cluster.owned_tasks(name) {
                 if !only_failed || failed(Some(task)) {
                     self.board.set(name, Some(task), state::RESTARTING, None);
                     self.restart_one_task(name, task).await;
@@ -439,13 +443,7 @@ impl Worker {
     /// Starts the tasks of `name` this worker owns that are not running.
     async fn start_owned_tasks(&self, name: &str) {
         let Ok(cluster) = self.cluster() else { return };
-        let mine: Vec<u32> = lock(&cluster.owned)
-            .tasks
-            .iter()
-            .filter(|(c, _)| c == name)
-            .map(|(_, t)| *t)
-            .collect();
-        for task in mine {
+        for task in cluster.owned_tasks(name) {
             let running = self
                 .lock()
                 .get(name)

@@ -404,4 +404,22 @@ mod tests {
         );
         assert_eq!(connector_status_key("c"), "status-connector-c");
     }
+
+    #[test]
+    fn status_keys_name_their_instance() {
+        assert_eq!(
+            parse_status_key("status-connector-a-b"),
+            Some(("a-b".to_string(), None))
+        );
+        assert_eq!(
+            parse_status_key("status-task-my-conn-12"),
+            Some(("my-conn".to_string(), Some(12)))
+        );
+        assert_eq!(
+            parse_status_key(&task_status_key("x", 3)),
+            Some(("x".to_string(), Some(3)))
+        );
+        assert_eq!(parse_status_key("status-task-nonumber"), None);
+        assert_eq!(parse_status_key("status-topic-t:connector-c"), None);
+    }
 }

@@ -408,4 +408,39 @@ mod tests {
             "{errors:?}"
         );
     }
+
+    #[test]
+    fn cluster_keys_parse_and_errors_name_the_key() {
+        let s = WorkerSettings::from_map(&map(&[
+            ("bootstrap.servers", "k1:9092, k2:9092"),
+            ("group.id", "connect-cluster"),
+            ("config.storage.replication.factor", "1"),
+            ("status.storage.replication.factor", "-1"),
+            ("session.timeout.ms", "6000"),
+        ]))
+        .expect("valid");
+        assert_eq!(s.bootstrap_servers.as_deref(), Some("k1:9092,k2:9092"));
+        assert_eq!(s.group_id.as_deref(), Some("connect-cluster"));
+        assert_eq!(s.internal_topics.replication_factors, [1, 3, -1]);
+        assert_eq!(s.session_timeout, Duration::from_secs(6));
+        let errors = WorkerSettings::from_map(&map(&[
+            ("bootstrap.servers", "k1"),
+            ("group.id", " "),
+            ("offset.storage.replication.factor", "0"),
+            ("connect.protocol", "eager"),
+        ]))
+        .expect_err("four errors");
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        for key in [
+            "bootstrap.servers",
+            "group.id",
+            "offset.storage.replication.factor",
+            "connect.protocol",
+        ] {
+            assert!(
+                errors.iter().any(|e| e.starts_with(key)),
+                "{key}: {errors:?}"
+            );
+        }
+    }
 }
