@@ -29,6 +29,7 @@ use weir_connect_api::ConfigMap;
 use super::Worker;
 use super::assignor::{self, Owned};
 use super::internal::{ConfigRecord, TargetState};
+use super::model::WorkerError;
 use super::task::{Control, state};
 use crate::kafka_client::ClientConfig;
 use crate::kafka_client::connect_protocol::{self, Assignment, WorkerMetadata};
@@ -222,6 +223,46 @@ impl Worker {
         if let Some(task) = task {
             let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
         }
+    }
+
+    /// Distributed mode: writes `records` to `connect-configs` and returns once this worker
+    /// has read and applied them (so the caller's next read sees them).
+    pub(super) async fn write_through(
+        &self,
+        records: Vec<ConfigRecord>,
+    ) -> Result<(), WorkerError> {
+        for r in records {
+            self.put_record(r).await?;
+        }
+        self.catch_up().await.map_err(|e| {
+            WorkerError::Internal(format!("cannot read back the config topic: {e:#}"))
+        })?;
+        Ok(())
+    }
+
+    /// Distributed mode: a task restart for a task another worker runs goes to that worker.
+    pub(super) async fn restart_task_elsewhere(
+        &self,
+        name: &str,
+        task: u32,
+    ) -> Result<(), WorkerError> {
+        let owner = self
+            .board
+            .remote(name, Some(task))
+            .map(|s| s.worker_id)
+            .filter(|w| !w.is_empty() && w != self.worker_id());
+        let Some(owner) = owner else {
+            return Err(WorkerError::Conflict(
+                "Cannot complete request because of a conflicting operation (e.g. worker rebalance)"
+                    .to_string(),
+            ));
+        };
+        crate::rest::forward::post_to(
+            &owner,
+            &format!("/connectors/{name}/tasks/{task}/restart"),
+            &self.settings.rest_auth,
+        )
+        .await
     }
 
     /// Reads `connect-configs` to its end and applies what is new; returns the position.

@@ -101,12 +101,18 @@ impl Worker {
                     "the worker could not open its internal topics: {e}"
                 ))
             })?;
-        let state = stores.read_configs().await.map_err(|e| {
-            WorkerError::Internal(format!(
-                "the worker could not read {}: {e}",
-                settings.internal_topics.configs
-            ))
-        })?;
+        // In distributed mode the config tailer reads the configs (from the start).
+        let distributed = settings.group_id.is_some() && log.embedded().is_none();
+        let state = if distributed {
+            super::store::ConfigState::default()
+        } else {
+            stores.read_configs().await.map_err(|e| {
+                WorkerError::Internal(format!(
+                    "the worker could not read {}: {e}",
+                    settings.internal_topics.configs
+                ))
+            })?
+        };
         let stores = Arc::new(stores);
         let board = Arc::new(StatusBoard::new(
             Arc::clone(&stores),
@@ -129,12 +135,6 @@ impl Worker {
             _ => None,
         };
         let mut entries = BTreeMap::new();
-        // In distributed mode the config tailer reads the configs (from the start).
-        let state = if cluster.is_some() {
-            super::store::ConfigState::default()
-        } else {
-            state
-        };
         for (name, config) in state.connectors {
             let target = state
                 .targets
@@ -183,44 +183,12 @@ impl Worker {
             let interval = worker.settings.plugin_reload_interval;
             let shutdown = worker.shutdown.subscribe();
             tokio::spawn(
-                watch_plugins(weak, interval, shutdown)
+                super::plugin_watch::watch_plugins(weak, interval, shutdown)
                     .instrument(tracing::info_span!("wasm-plugin-watcher")),
             );
         }
         tracing::info!(connectors = worker.connectors().len(), "worker started");
         Ok(worker)
-    }
-
-    /// Restarts (connector and tasks) every connector whose config uses a changed plugin:
-    /// as its `connector.class`, a transform's or predicate's `type`, or a `module`.
-    async fn restart_users(&self, changed: &[crate::wasm::registry::Changed]) {
-        let uses = |config: &ConfigMap| {
-            config.iter().any(|(k, v)| {
-                let v = v.trim();
-                let keyed =
-                    k == "connector.class" || k.ends_with(".type") || k.ends_with(".module");
-                keyed
-                    && changed
-                        .iter()
-                        .any(|c| v == c.name || std::fs::canonicalize(v).is_ok_and(|p| p == c.path))
-            })
-        };
-        let users: Vec<String> = self
-            .lock()
-            .iter()
-            .filter(|(_, e)| uses(&e.config))
-            .map(|(n, _)| n.clone())
-            .collect();
-        for name in users {
-            tracing::info!(connector = %name, "a WASM plugin it uses changed; restarting it");
-            let request = RestartRequest {
-                include_tasks: true,
-                only_failed: false,
-            };
-            if let Err(e) = self.restart_connector(&name, request).await {
-                tracing::warn!(connector = %name, error = %e, "cannot restart after a plugin change");
-            }
-        }
     }
 
     pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
@@ -235,18 +203,6 @@ impl Worker {
         } else {
             self.ops.lock().await
         }
-    }
-
-    /// Distributed mode: writes `records` to `connect-configs` and returns once this worker
-    /// has read and applied them (so the caller's next read sees them).
-    async fn write_through(&self, records: Vec<ConfigRecord>) -> Result<()> {
-        for r in records {
-            self.put_record(r).await?;
-        }
-        self.catch_up().await.map_err(|e| {
-            WorkerError::Internal(format!("cannot read back the config topic: {e:#}"))
-        })?;
-        Ok(())
     }
 
     /// `host:port` the REST API advertises (`worker_id` in statuses).
@@ -280,7 +236,7 @@ impl Worker {
         initial: Option<TargetState>,
     ) -> Result<ConnectorInfo> {
         let _guard = self.op_lock().await;
-        check_name(name)?;
+        validate::check_name(name)?;
         config
             .entry("name".to_string())
             .or_insert_with(|| name.to_string());
@@ -289,7 +245,7 @@ impl Worker {
                 "Connector {name} already exists"
             )));
         }
-        check_config(name, &config)?;
+        validate::check_config(name, &config)?;
         let target = initial.unwrap_or(TargetState::Started);
         self.write_new(name, config, target).await?;
         self.connector_info(name)
@@ -332,11 +288,11 @@ impl Worker {
         mut config: ConfigMap,
     ) -> Result<(ConnectorInfo, bool)> {
         let _guard = self.op_lock().await;
-        check_name(name)?;
+        validate::check_name(name)?;
         config
             .entry("name".to_string())
             .or_insert_with(|| name.to_string());
-        check_config(name, &config)?;
+        validate::check_config(name, &config)?;
         if !self.exists(name) {
             self.write_new(name, config, TargetState::Started).await?;
             return Ok((self.connector_info(name)?, true));
@@ -389,7 +345,7 @@ impl Worker {
             )));
         }
         config.insert("name".to_string(), name.to_string());
-        check_config(name, &config)?;
+        validate::check_config(name, &config)?;
         self.update(name, config).await?;
         self.connector_info(name)
     }
@@ -508,27 +464,6 @@ impl Worker {
             ),
             None => (unassigned, self.worker_id().to_string()),
         }
-    }
-
-    /// Distributed mode: a task restart for a task another worker runs goes to that worker.
-    async fn restart_task_elsewhere(&self, name: &str, task: u32) -> Result<()> {
-        let owner = self
-            .board
-            .remote(name, Some(task))
-            .map(|s| s.worker_id)
-            .filter(|w| !w.is_empty() && w != self.worker_id());
-        let Some(owner) = owner else {
-            return Err(WorkerError::Conflict(
-                "Cannot complete request because of a conflicting operation (e.g. worker rebalance)"
-                    .to_string(),
-            ));
-        };
-        crate::rest::forward::post_to(
-            &owner,
-            &format!("/connectors/{name}/tasks/{task}/restart"),
-            &self.settings.rest_auth,
-        )
-        .await
     }
 
     pub fn task_configs(&self, name: &str) -> Result<Vec<TaskInfo>> {
@@ -832,70 +767,6 @@ impl Worker {
         drop(_guard);
         self.leave_cluster().await;
         tracing::info!("worker stopped every connector");
-    }
-}
-
-/// Checks the plugin files every `interval`; connectors using a changed one restart, so
-/// their new tasks run the new module (hot reload).
-async fn watch_plugins(
-    worker: std::sync::Weak<Worker>,
-    interval: std::time::Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = shutdown.changed() => return,
-        }
-        if *shutdown.borrow() {
-            return;
-        }
-        let changed =
-            match tokio::task::spawn_blocking(|| crate::wasm::registry::global().rescan()).await {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "the plugin rescan failed");
-                    continue;
-                }
-            };
-        if changed.is_empty() {
-            continue;
-        }
-        let Some(worker) = worker.upgrade() else {
-            return;
-        };
-        worker.restart_users(&changed).await;
-    }
-}
-
-/// Kafka Connect's name rules: not empty, no control characters.
-fn check_name(name: &str) -> Result<()> {
-    if name.trim().is_empty() {
-        return Err(WorkerError::BadRequest(
-            "Connector name cannot be empty".to_string(),
-        ));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(WorkerError::BadRequest(format!(
-            "Connector name {name:?} must not contain ISO control characters"
-        )));
-    }
-    Ok(())
-}
-
-/// The name in the config must match the URL's; the whole config must validate.
-fn check_config(name: &str, config: &ConfigMap) -> Result<()> {
-    if let Some(given) = config.get("name")
-        && given != name
-    {
-        return Err(WorkerError::BadRequest(format!(
-            "Connector name configuration ({given}) doesn't match connector name in the URL ({name})"
-        )));
-    }
-    let infos = validate::validate(config);
-    match validate::invalid_message(&infos) {
-        Some(message) => Err(WorkerError::BadRequest(message)),
-        None => Ok(()),
     }
 }
 

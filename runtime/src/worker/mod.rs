@@ -20,6 +20,7 @@ pub mod internal;
 pub mod metrics;
 pub mod model;
 mod offsets;
+mod plugin_watch;
 pub mod settings;
 mod sink;
 mod source;

@@ -19,6 +19,7 @@ use weir_connect_api::{ConfigDef, ConfigMap, ConnectorError, ConnectorType};
 
 use self::defs::{Def, alias_defs, framework_defs};
 use self::rules::{framework_errors, header_converter, sink_topic_errors};
+use super::model::WorkerError;
 use crate::converters::{CONVERTER_CLASSES, converter_for};
 use crate::plugins;
 use crate::transforms::{self, TransformChain};
@@ -397,6 +398,37 @@ pub fn plugin_config(plugin: &str) -> Option<Vec<ConfigKeyInfo>> {
         return Some(own(c.config_def()));
     }
     header_converter(plugin).map(|_| Vec::new())
+}
+
+/// Kafka Connect's name rules: not empty, no control characters.
+pub fn check_name(name: &str) -> Result<(), WorkerError> {
+    if name.trim().is_empty() {
+        return Err(WorkerError::BadRequest(
+            "Connector name cannot be empty".to_string(),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(WorkerError::BadRequest(format!(
+            "Connector name {name:?} must not contain ISO control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// The name in the config must match the URL's; the whole config must validate.
+pub fn check_config(name: &str, config: &ConfigMap) -> Result<(), WorkerError> {
+    if let Some(given) = config.get("name")
+        && given != name
+    {
+        return Err(WorkerError::BadRequest(format!(
+            "Connector name configuration ({given}) doesn't match connector name in the URL ({name})"
+        )));
+    }
+    let infos = validate(config);
+    match invalid_message(&infos) {
+        Some(message) => Err(WorkerError::BadRequest(message)),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
