@@ -25,15 +25,13 @@ pub const LATEST: i64 = -1;
 const PARTITION_MAX_BYTES: i32 = 1 << 20;
 const FETCH_MAX_BYTES: i32 = 50 << 20;
 
-/// The offset for `timestamp` (or [`EARLIEST`] / [`LATEST`]) in `partition`, asked of `node`.
-pub async fn list_offset(
-    client: &mut Client,
-    node: i32,
+/// ListOffsets for one partition at `timestamp` ([`EARLIEST`], [`LATEST`] or a time).
+pub(crate) fn list_offsets_request(
     topic: &str,
     partition: i32,
     timestamp: i64,
-) -> anyhow::Result<i64> {
-    let request = ListOffsetsRequest::default()
+) -> ListOffsetsRequest {
+    ListOffsetsRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_topics(vec![
             ListOffsetsTopic::default()
@@ -44,7 +42,18 @@ pub async fn list_offset(
                         .with_current_leader_epoch(-1)
                         .with_timestamp(timestamp),
                 ]),
-        ]);
+        ])
+}
+
+/// The offset for `timestamp` (or [`EARLIEST`] / [`LATEST`]) in `partition`, asked of `node`.
+pub async fn list_offset(
+    client: &mut Client,
+    node: i32,
+    topic: &str,
+    partition: i32,
+    timestamp: i64,
+) -> anyhow::Result<i64> {
+    let request = list_offsets_request(topic, partition, timestamp);
     let what = format!("ListOffsets for {topic}-{partition}");
     let policy = client.cfg.retry;
     policy

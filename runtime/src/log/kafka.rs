@@ -25,11 +25,9 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail};
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, CreateTopicsRequest, FetchRequest, ListOffsetsRequest, MetadataRequest,
-    TopicName,
+    ApiKey, BrokerId, CreateTopicsRequest, FetchRequest, MetadataRequest, TopicName,
 };
 use kafka_protocol::protocol::{Request, StrBytes};
 use weir_broker::OffsetSpec;
@@ -38,7 +36,7 @@ use super::{Fetched, LogError, Result, TopicSpec, decode_fetched};
 
 mod groups;
 mod produce;
-use crate::kafka_client::consumer::whole_batches;
+use crate::kafka_client::consumer::{list_offsets_request, whole_batches};
 use crate::kafka_client::error::{self, KafkaError, kafka_error};
 use crate::kafka_client::{ClientConfig, Connection};
 
@@ -635,18 +633,7 @@ impl KafkaLog {
                 let node = self.leader(topic, partition).await?;
                 let response = self
                     .call(node, self.cfg.request_timeout, |_| {
-                        ListOffsetsRequest::default()
-                            .with_replica_id(BrokerId(-1))
-                            .with_topics(vec![
-                                ListOffsetsTopic::default()
-                                    .with_name(topic_name(topic))
-                                    .with_partitions(vec![
-                                        ListOffsetsPartition::default()
-                                            .with_partition_index(partition)
-                                            .with_current_leader_epoch(-1)
-                                            .with_timestamp(timestamp),
-                                    ]),
-                            ])
+                        list_offsets_request(topic, partition, timestamp)
                     })
                     .await?;
                 let p = response

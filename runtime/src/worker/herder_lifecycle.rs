@@ -67,67 +67,41 @@ impl Worker {
             .map(|c| unresolve(c, &raw, &resolved))
             .collect();
         let previous = self.lock().get(name).map(|e| e.task_configs.clone());
-        if self.cluster.is_some() {
-            // Distributed mode: this worker runs the connector object and writes its task
-            // configs; the config tailers of every worker apply them and the leader
-            // assigns the tasks.
-            if previous.as_ref() != Some(&stored) {
-                let mut records: Vec<ConfigRecord> = stored
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| ConfigRecord::Task(name.to_string(), i as u32, c.clone()))
-                    .collect();
-                records.push(ConfigRecord::Commit(name.to_string(), stored.len() as u32));
-                for r in records {
-                    if let Err(e) = self.put_record(r).await {
-                        return self.fail_connector(name, e.to_string());
-                    }
-                }
-            }
-            if let Some(e) = self.lock().get_mut(name) {
-                e.instance = Some(instance);
-            }
-            let connector_state = if target == TargetState::Paused {
-                state::PAUSED
-            } else {
-                state::RUNNING
-            };
-            self.board.set(name, None, connector_state, None);
-            tracing::info!(connector = name, tasks = stored.len(), "connector started");
-            return;
-        }
         if previous.as_ref() != Some(&stored) {
-            for (i, c) in stored.iter().enumerate() {
-                if let Err(e) = self
-                    .put_record(ConfigRecord::Task(name.to_string(), i as u32, c.clone()))
-                    .await
-                {
+            let mut records: Vec<ConfigRecord> = stored
+                .iter()
+                .enumerate()
+                .map(|(i, c)| ConfigRecord::Task(name.to_string(), i as u32, c.clone()))
+                .collect();
+            records.push(ConfigRecord::Commit(name.to_string(), stored.len() as u32));
+            for r in records {
+                if let Err(e) = self.put_record(r).await {
                     return self.fail_connector(name, e.to_string());
                 }
             }
-            if let Err(e) = self
-                .put_record(ConfigRecord::Commit(name.to_string(), stored.len() as u32))
-                .await
-            {
-                return self.fail_connector(name, e.to_string());
+            // Distributed mode: every worker's config tailer applies the new task set.
+            if self.cluster.is_none() {
+                self.board.remove_tasks(name, stored.len() as u32);
             }
-            self.board.remove_tasks(name, stored.len() as u32);
         }
+        let tasks = stored.len();
         let topics = {
             let mut entries = self.lock();
             let Some(e) = entries.get_mut(name) else {
                 return;
             };
-            e.task_configs = stored;
+            if self.cluster.is_none() {
+                e.task_configs = stored;
+            }
             e.instance = Some(instance);
             Arc::clone(&e.topics)
         };
-        let connector_state = if target == TargetState::Paused {
-            state::PAUSED
-        } else {
-            state::RUNNING
-        };
-        self.board.set(name, None, connector_state, None);
+        self.board.set(name, None, running_state(target), None);
+        if self.cluster.is_some() {
+            // Distributed mode: the leader assigns the tasks.
+            tracing::info!(connector = name, tasks, "connector started");
+            return;
+        }
         let count = configs.len() as u32;
         for (i, task_config) in configs.into_iter().enumerate() {
             self.spawn_task(
@@ -258,12 +232,7 @@ impl Worker {
                     if let Some(e) = self.lock().get_mut(name) {
                         e.instance = Some(i);
                     }
-                    let s = if target == TargetState::Paused {
-                        state::PAUSED
-                    } else {
-                        state::RUNNING
-                    };
-                    self.board.set(name, None, s, None);
+                    self.board.set(name, None, running_state(target), None);
                 }
                 Err(trace) => self.fail_connector(name, trace),
             }
@@ -338,6 +307,15 @@ fn start_instance(
     let mut instance = plugin.new_connector();
     instance.start(&resolved).map_err(|e| trace_of(&e))?;
     Ok((instance, resolved, plugin))
+}
+
+/// The state a started connector reports under its target state.
+fn running_state(target: TargetState) -> &'static str {
+    if target == TargetState::Paused {
+        state::PAUSED
+    } else {
+        state::RUNNING
+    }
 }
 
 /// Stops a connector object, if any; a failing `stop` is logged.
